@@ -1,0 +1,462 @@
+/* blockkit: a thread-safe sparse byte array (see sparse.h). */
+
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <string.h>
+#include <errno.h>
+#include <pthread.h>
+
+#include "sparse.h"
+#include "minmax.h"
+
+#define NODE_BITS  12
+#define NODE_SLOTS (1u << NODE_BITS)
+#define NODE_MASK  (NODE_SLOTS - 1)
+
+/* An interior node.  At level 0 the slots point to pages, at higher
+ * levels to nodes one level down.  USED counts the non-NULL slots.
+ */
+struct node {
+  uint32_t used;
+  void *slot[NODE_SLOTS];
+};
+
+struct sparse_array {
+  pthread_rwlock_t lock;
+  unsigned levels;            /* height of the tree, >= 1 */
+  struct node *root;          /* at level LEVELS-1; never freed early */
+  uint64_t pages;             /* allocated pages (atomic) */
+};
+
+static inline void *
+load_slot (void **slotp)
+{
+  return __atomic_load_n (slotp, __ATOMIC_ACQUIRE);
+}
+
+/* Publish NEW in *SLOTP if it is still NULL.  Returns the pointer that
+ * ends up there (NEW, or the one another thread installed first).
+ */
+static inline void *
+publish_slot (struct node *n, void **slotp, void *new, bool *won)
+{
+  void *expected = NULL;
+
+  if (__atomic_compare_exchange_n (slotp, &expected, new, false,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    __atomic_fetch_add (&n->used, 1, __ATOMIC_RELAXED);
+    *won = true;
+    return new;
+  }
+  *won = false;
+  return expected;
+}
+
+bool
+sparse_is_zero (const void *buf, size_t count)
+{
+  const unsigned char *p = buf;
+  size_t i;
+
+  /* Check a short prefix by hand, then compare the buffer with itself
+   * shifted by that prefix: if the prefix is zero and every byte equals
+   * the one 16 bytes before it, everything is zero.  memcmp is heavily
+   * optimised, so this runs at memory speed.
+   */
+  for (i = 0; i < 16 && i < count; ++i)
+    if (p[i] != 0)
+      return false;
+  if (count <= 16)
+    return true;
+  return memcmp (p, p + 16, count - 16) == 0;
+}
+
+struct sparse_array *
+sparse_array_new (uint64_t size)
+{
+  struct sparse_array *sa;
+  pthread_rwlockattr_t attr;
+  uint64_t npages;
+  unsigned bits = 0;
+  int r;
+
+  if (size > (uint64_t) SPARSE_MAX_SIZE) {
+    errno = ERANGE;
+    return NULL;
+  }
+
+  sa = calloc (1, sizeof *sa);
+  if (sa == NULL)
+    return NULL;
+
+  /* Bits of page number needed, then levels of NODE_BITS each. */
+  npages = (size + SPARSE_PAGE_SIZE - 1) >> SPARSE_PAGE_BITS;
+  if (npages > 1)
+    bits = 64 - __builtin_clzll (npages - 1);
+  sa->levels = bits == 0 ? 1 : (bits + NODE_BITS - 1) / NODE_BITS;
+
+  sa->root = calloc (1, sizeof (struct node));
+  if (sa->root == NULL) {
+    free (sa);
+    return NULL;
+  }
+
+  /* Prefer writers so that a stream of reads cannot starve a zero. */
+  pthread_rwlockattr_init (&attr);
+#ifdef PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+  pthread_rwlockattr_setkind_np (&attr,
+                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+  r = pthread_rwlock_init (&sa->lock, &attr);
+  pthread_rwlockattr_destroy (&attr);
+  if (r != 0) {
+    free (sa->root);
+    free (sa);
+    errno = r;
+    return NULL;
+  }
+
+  return sa;
+}
+
+static void
+free_node (struct node *n, unsigned level)
+{
+  uint32_t i;
+
+  if (n->used > 0) {
+    for (i = 0; i < NODE_SLOTS; ++i) {
+      if (n->slot[i] == NULL)
+        continue;
+      if (level == 0)
+        free (n->slot[i]);
+      else
+        free_node (n->slot[i], level - 1);
+    }
+  }
+  free (n);
+}
+
+void
+sparse_array_free (struct sparse_array *sa)
+{
+  if (sa == NULL)
+    return;
+  free_node (sa->root, sa->levels - 1);
+  pthread_rwlock_destroy (&sa->lock);
+  free (sa);
+}
+
+uint64_t
+sparse_array_pages (struct sparse_array *sa)
+{
+  return __atomic_load_n (&sa->pages, __ATOMIC_RELAXED);
+}
+
+/* Find the page holding page number PNUM, or NULL. */
+static inline unsigned char *
+lookup_page (struct sparse_array *sa, uint64_t pnum)
+{
+  struct node *n = sa->root;
+  unsigned level;
+
+  for (level = sa->levels - 1; level > 0; --level) {
+    n = load_slot (&n->slot[(pnum >> (level * NODE_BITS)) & NODE_MASK]);
+    if (n == NULL)
+      return NULL;
+  }
+  return load_slot (&n->slot[pnum & NODE_MASK]);
+}
+
+/* Find the page for PNUM, allocating it (and nodes on the way) if
+ * missing.  Caller holds the lock shared.  NULL means out of memory.
+ */
+static unsigned char *
+lookup_alloc_page (struct sparse_array *sa, uint64_t pnum)
+{
+  struct node *n = sa->root;
+  unsigned level;
+  void **slotp;
+  void *p;
+  bool won;
+
+  for (level = sa->levels - 1; level > 0; --level) {
+    struct node *c;
+
+    slotp = &n->slot[(pnum >> (level * NODE_BITS)) & NODE_MASK];
+    c = load_slot (slotp);
+    if (c == NULL) {
+      struct node *new = calloc (1, sizeof *new);
+      if (new == NULL)
+        return NULL;
+      c = publish_slot (n, slotp, new, &won);
+      if (!won)
+        free (new);
+    }
+    n = c;
+  }
+
+  slotp = &n->slot[pnum & NODE_MASK];
+  p = load_slot (slotp);
+  if (p == NULL) {
+    void *new = calloc (1, SPARSE_PAGE_SIZE);
+    if (new == NULL)
+      return NULL;
+    p = publish_slot (n, slotp, new, &won);
+    if (won)
+      __atomic_fetch_add (&sa->pages, 1, __ATOMIC_RELAXED);
+    else
+      free (new);
+  }
+  return p;
+}
+
+void
+sparse_array_read (struct sparse_array *sa,
+                   void *buf, size_t count, uint64_t offset)
+{
+  unsigned char *out = buf;
+
+  pthread_rwlock_rdlock (&sa->lock);
+  while (count > 0) {
+    uint64_t pnum = offset >> SPARSE_PAGE_BITS;
+    uint64_t pofs = offset & (SPARSE_PAGE_SIZE - 1);
+    size_t n = MIN ((uint64_t) count, SPARSE_PAGE_SIZE - pofs);
+    const unsigned char *page = lookup_page (sa, pnum);
+
+    if (page)
+      memcpy (out, page + pofs, n);
+    else
+      memset (out, 0, n);
+    out += n;
+    offset += n;
+    count -= n;
+  }
+  pthread_rwlock_unlock (&sa->lock);
+}
+
+int
+sparse_array_write (struct sparse_array *sa,
+                    const void *buf, size_t count, uint64_t offset)
+{
+  const unsigned char *in = buf;
+  int ret = 0;
+
+  pthread_rwlock_rdlock (&sa->lock);
+  while (count > 0) {
+    uint64_t pnum = offset >> SPARSE_PAGE_BITS;
+    uint64_t pofs = offset & (SPARSE_PAGE_SIZE - 1);
+    size_t n = MIN ((uint64_t) count, SPARSE_PAGE_SIZE - pofs);
+    unsigned char *page = lookup_page (sa, pnum);
+
+    if (page == NULL) {
+      /* Writing zeroes over a hole changes nothing: stay sparse. */
+      if (sparse_is_zero (in, n))
+        goto next;
+      page = lookup_alloc_page (sa, pnum);
+      if (page == NULL) {
+        errno = ENOMEM;
+        ret = -1;
+        break;
+      }
+    }
+    memcpy (page + pofs, in, n);
+  next:
+    in += n;
+    offset += n;
+    count -= n;
+  }
+  pthread_rwlock_unlock (&sa->lock);
+  return ret;
+}
+
+int
+sparse_array_fill (struct sparse_array *sa, int c,
+                   uint64_t count, uint64_t offset)
+{
+  int ret = 0;
+
+  if (c == 0) {
+    sparse_array_zero (sa, count, offset);
+    return 0;
+  }
+
+  pthread_rwlock_rdlock (&sa->lock);
+  while (count > 0) {
+    uint64_t pnum = offset >> SPARSE_PAGE_BITS;
+    uint64_t pofs = offset & (SPARSE_PAGE_SIZE - 1);
+    uint64_t n = MIN (count, SPARSE_PAGE_SIZE - pofs);
+    unsigned char *page = lookup_alloc_page (sa, pnum);
+
+    if (page == NULL) {
+      errno = ENOMEM;
+      ret = -1;
+      break;
+    }
+    memset (page + pofs, c, n);
+    offset += n;
+    count -= n;
+  }
+  pthread_rwlock_unlock (&sa->lock);
+  return ret;
+}
+
+/* Span in bytes of one slot of a node at LEVEL. */
+static inline uint64_t
+slot_span (unsigned level)
+{
+  return SPARSE_PAGE_SIZE << (level * NODE_BITS);
+}
+
+/* Zero [START, END) inside node N at LEVEL whose first byte is BASE.
+ * Caller holds the lock exclusively.  Returns true if N became empty.
+ */
+static bool
+zero_node (struct sparse_array *sa, struct node *n, unsigned level,
+           uint64_t base, uint64_t start, uint64_t end)
+{
+  const uint64_t span = slot_span (level);
+  uint64_t i, i0, i1;
+
+  i0 = (start - base) / span;
+  i1 = (end - 1 - base) / span;
+
+  for (i = i0; i <= i1 && n->used > 0; ++i) {
+    void *c = n->slot[i];
+    uint64_t cbase = base + i * span;
+    uint64_t s, e;
+
+    if (c == NULL)
+      continue;
+    s = MAX (start, cbase);
+    e = MIN (end, cbase + span);
+
+    if (level == 0) {
+      unsigned char *page = c;
+      if (s == cbase && e == cbase + span) {
+        /* Whole page: just drop it. */
+      }
+      else {
+        memset (page + (s - cbase), 0, e - s);
+        if (!sparse_is_zero (page, SPARSE_PAGE_SIZE))
+          continue;
+      }
+      free (page);
+      sa->pages--;
+    }
+    else {
+      if (!zero_node (sa, c, level - 1, cbase, s, e))
+        continue;
+      free (c);
+    }
+    n->slot[i] = NULL;
+    n->used--;
+  }
+  return n->used == 0;
+}
+
+void
+sparse_array_zero (struct sparse_array *sa, uint64_t count, uint64_t offset)
+{
+  uint64_t end;
+
+  if (count == 0)
+    return;
+  end = offset + count;
+  if (end < offset)             /* overflow: clip to the address space */
+    end = UINT64_MAX;
+
+  pthread_rwlock_wrlock (&sa->lock);
+  if (sa->root->used > 0) {
+    uint64_t limit = sa->levels * NODE_BITS + SPARSE_PAGE_BITS >= 64
+      ? UINT64_MAX : slot_span (sa->levels);
+    if (offset < limit)
+      zero_node (sa, sa->root, sa->levels - 1, 0, offset, MIN (end, limit));
+  }
+  pthread_rwlock_unlock (&sa->lock);
+}
+
+/* Run-length state for sparse_array_extents. */
+struct extent_state {
+  sparse_extent_fn fn;
+  void *opaque;
+  uint64_t run_offset, run_length;
+  bool run_allocated;
+  int result;                   /* 0 go on, 1 stop, -1 error */
+};
+
+static inline void
+add_run (struct extent_state *st, uint64_t offset, uint64_t length,
+         bool allocated)
+{
+  if (st->run_length > 0 && st->run_allocated == allocated) {
+    st->run_length += length;
+    return;
+  }
+  if (st->run_length > 0)
+    st->result = st->fn (st->opaque, st->run_offset, st->run_length,
+                         st->run_allocated);
+  st->run_offset = offset;
+  st->run_length = length;
+  st->run_allocated = allocated;
+}
+
+static void
+extents_node (struct extent_state *st, struct node *n, unsigned level,
+              uint64_t base, uint64_t start, uint64_t end)
+{
+  const uint64_t span = slot_span (level);
+  uint64_t i, i0, i1;
+
+  i0 = (start - base) / span;
+  i1 = (end - 1 - base) / span;
+
+  for (i = i0; i <= i1 && st->result == 0; ++i) {
+    uint64_t cbase = base + i * span;
+    uint64_t s = MAX (start, cbase);
+    uint64_t e = MIN (end, cbase + span);
+    void *c = load_slot (&n->slot[i]);
+
+    if (c == NULL)
+      add_run (st, s, e - s, false);
+    else if (level == 0)
+      add_run (st, s, e - s, true);
+    else
+      extents_node (st, c, level - 1, cbase, s, e);
+  }
+}
+
+int
+sparse_array_extents (struct sparse_array *sa,
+                      uint64_t count, uint64_t offset,
+                      sparse_extent_fn fn, void *opaque)
+{
+  struct extent_state st = { .fn = fn, .opaque = opaque };
+  uint64_t end, limit;
+
+  if (count == 0)
+    return 0;
+  end = offset + count;
+  if (end < offset)
+    end = UINT64_MAX;
+  limit = sa->levels * NODE_BITS + SPARSE_PAGE_BITS >= 64
+    ? UINT64_MAX : slot_span (sa->levels);
+
+  pthread_rwlock_rdlock (&sa->lock);
+  if (offset < limit)
+    extents_node (&st, sa->root, sa->levels - 1, 0, offset, MIN (end, limit));
+  pthread_rwlock_unlock (&sa->lock);
+
+  /* Anything past the addressable space is a hole. */
+  if (st.result == 0 && end > limit)
+    add_run (&st, MAX (offset, limit), end - MAX (offset, limit), false);
+  /* Flush the last run. */
+  if (st.result == 0 && st.run_length > 0)
+    st.result = fn (opaque, st.run_offset, st.run_length, st.run_allocated);
+
+  return st.result < 0 ? -1 : 0;
+}

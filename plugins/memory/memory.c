@@ -1,0 +1,267 @@
+/* blockkit: the memory plugin, a sparse RAM disk.
+ *
+ * All connections share one sparse array (common/sparse), so the disk
+ * lives as long as the server and every client sees the same data.
+ */
+
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+#include <errno.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "sparse.h"
+
+static int64_t size = -1;               /* size=, required */
+static struct sparse_array *sa;
+
+static void
+memory_unload (void)
+{
+  sparse_array_free (sa);
+  sa = NULL;
+}
+
+static int
+memory_config (const char *key, const char *value)
+{
+  if (strcmp (key, "size") == 0) {
+    int64_t r = nbdkit_parse_size (value);
+    if (r == -1) {
+      nbdkit_error ("memory: could not parse size=%s", value);
+      return -1;
+    }
+    if (r < 0) {
+      nbdkit_error ("memory: size=%s must not be negative", value);
+      return -1;
+    }
+    size = r;
+  }
+  else if (strcmp (key, "allocator") == 0) {
+    /* Accepted for compatibility: only the sparse allocator exists. */
+    if (strcmp (value, "sparse") != 0) {
+      nbdkit_error ("memory: allocator=%s is not supported "
+                    "(only allocator=sparse)", value);
+      return -1;
+    }
+  }
+  else {
+    nbdkit_error ("memory: unknown parameter '%s=%s'", key, value);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+memory_config_complete (void)
+{
+  if (size == -1) {
+    nbdkit_error ("memory: you must give the size, as size=SIZE "
+                  "(or just SIZE), for example: blockkit memory 1G");
+    return -1;
+  }
+  return 0;
+}
+
+#define memory_config_help \
+  "[size=]SIZE                 (required) Size of the RAM disk, eg. 1G.\n" \
+  "allocator=sparse            Accepted for compatibility (the default)."
+
+static int
+memory_get_ready (void)
+{
+  sa = sparse_array_new (size);
+  if (sa == NULL) {
+    nbdkit_error ("memory: cannot create the sparse array: %m");
+    return -1;
+  }
+  return 0;
+}
+
+static void
+memory_dump_plugin (void)
+{
+  printf ("memory_page_size=%" PRIu64 "\n", (uint64_t) SPARSE_PAGE_SIZE);
+  printf ("memory_max_size=%" PRIi64 "\n", (int64_t) SPARSE_MAX_SIZE);
+}
+
+/* There is no per-connection state; the handle only has to be non-NULL. */
+static int handle;
+
+static void *
+memory_open (int readonly)
+{
+  return &handle;
+}
+
+static int64_t
+memory_get_size (void *h)
+{
+  return size;
+}
+
+static int
+memory_can_multi_conn (void *h)
+{
+  return 1;                     /* all connections share the same RAM */
+}
+
+static int
+memory_can_fua (void *h)
+{
+  return NBDKIT_FUA_NATIVE;     /* writes are "persistent" at once */
+}
+
+static int
+memory_can_zero (void *h)
+{
+  return NBDKIT_ZERO_NATIVE;
+}
+
+static int
+memory_can_fast_zero (void *h)
+{
+  return 1;
+}
+
+static int
+memory_can_trim (void *h)
+{
+  return 1;
+}
+
+static int
+memory_can_flush (void *h)
+{
+  return 1;
+}
+
+static int
+memory_can_extents (void *h)
+{
+  return 1;
+}
+
+static int
+memory_can_cache (void *h)
+{
+  return NBDKIT_CACHE_NATIVE;   /* already in RAM: nothing to do */
+}
+
+static int
+memory_pread (void *h, void *buf, uint32_t count, uint64_t offset,
+              uint32_t flags)
+{
+  sparse_array_read (sa, buf, count, offset);
+  return 0;
+}
+
+static int
+memory_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
+               uint32_t flags)
+{
+  if (sparse_array_write (sa, buf, count, offset) == -1) {
+    nbdkit_error ("memory: write: %m");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+memory_flush (void *h, uint32_t flags)
+{
+  return 0;
+}
+
+static int
+memory_zero (void *h, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  /* Zeroing always frees memory where it can; it is always fast. */
+  sparse_array_zero (sa, count, offset);
+  return 0;
+}
+
+static int
+memory_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  sparse_array_zero (sa, count, offset);
+  return 0;
+}
+
+static int
+memory_cache (void *h, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  return 0;
+}
+
+struct extents_ctx {
+  struct nbdkit_extents *extents;
+  bool req_one;
+};
+
+static int
+add_extent (void *opaque, uint64_t offset, uint64_t length, bool allocated)
+{
+  struct extents_ctx *ctx = opaque;
+
+  if (nbdkit_add_extent (ctx->extents, offset, length,
+                         allocated ? 0
+                         : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1)
+    return -1;
+  return ctx->req_one ? 1 : 0;
+}
+
+static int
+memory_extents (void *h, uint32_t count, uint64_t offset, uint32_t flags,
+                struct nbdkit_extents *extents)
+{
+  struct extents_ctx ctx = {
+    .extents = extents,
+    .req_one = flags & NBDKIT_FLAG_REQ_ONE,
+  };
+
+  return sparse_array_extents (sa, count, offset, add_extent, &ctx);
+}
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+static struct nbdkit_plugin plugin = {
+  .name              = "memory",
+  .longname          = "blockkit memory plugin",
+  .version           = NBDKIT_VERSION_STRING,
+  .description       = "A sparse RAM disk of up to 2^63-1 bytes",
+  .unload            = memory_unload,
+  .config            = memory_config,
+  .config_complete   = memory_config_complete,
+  .config_help       = memory_config_help,
+  .magic_config_key  = "size",
+  .get_ready         = memory_get_ready,
+  .dump_plugin       = memory_dump_plugin,
+  .open              = memory_open,
+  .get_size          = memory_get_size,
+  .can_multi_conn    = memory_can_multi_conn,
+  .can_fua           = memory_can_fua,
+  .can_zero          = memory_can_zero,
+  .can_fast_zero     = memory_can_fast_zero,
+  .can_trim          = memory_can_trim,
+  .can_flush         = memory_can_flush,
+  .can_extents       = memory_can_extents,
+  .can_cache         = memory_can_cache,
+  .pread             = memory_pread,
+  .pwrite            = memory_pwrite,
+  .flush             = memory_flush,
+  .zero              = memory_zero,
+  .trim              = memory_trim,
+  .cache             = memory_cache,
+  .extents           = memory_extents,
+  .errno_is_preserved = 1,
+};
+
+NBDKIT_REGISTER_PLUGIN (plugin)

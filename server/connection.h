@@ -1,0 +1,128 @@
+/* blockkit: one client connection, from handshake to close. */
+#ifndef BLOCKKIT_CONNECTION_H
+#define BLOCKKIT_CONNECTION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* Largest READ or WRITE we serve in one request (DESIGN: at least 64M). */
+#define MAX_REQUEST_SIZE (64 * 1024 * 1024)
+
+/* Largest option payload accepted during the handshake. */
+#define MAX_OPTION_LENGTH (64 * 1024)
+
+/* A buffered input stream: one read(2) can bring in many requests. */
+struct rbuf {
+  char *data;
+  size_t start, end;            /* unread bytes are data[start..end) */
+  size_t cap;
+};
+
+/* One request on its way through the workers.  Requests and their
+ * buffers are recycled through a free list rather than freed.
+ */
+struct request {
+  struct request *next;
+  uint16_t flags;
+  uint16_t type;
+  uint64_t cookie;              /* opaque: kept in wire byte order */
+  uint64_t offset;
+  uint32_t count;
+  int error;                    /* errno decided by validation, 0 = run */
+  char *buf;                    /* write payload or read result */
+  size_t buf_size;
+
+  /* The reply, built by handle_request and sent as one vector. */
+  char reply_hdr[32];
+  struct iovec reply[2];
+  int reply_iovcnt;
+};
+
+/* Replies the reader produced itself, sent together before it blocks. */
+#define MAX_CORKED 64
+
+struct connection {
+  int sockin, sockout;
+  bool sockin_is_socket, sockout_is_socket;
+  pthread_mutex_t send_lock;    /* one reply at a time on the wire */
+
+  /* Set to false to stop reading requests (DISC, fatal error). */
+  volatile bool running;
+  volatile bool disconnect_requested;  /* nbdkit_disconnect */
+
+  /* Negotiated during the handshake. */
+  char *exportname;
+  bool fixed_newstyle;
+  bool no_zeroes;
+  bool structured_replies;
+  bool meta_base_allocation;
+  bool readonly;
+  struct context *top_context;
+  uint64_t exportsize;
+  uint16_t eflags;
+  uint32_t min_block, pref_block, max_block;
+
+  /* Who is on the other end. */
+  struct sockaddr_storage peer;
+  socklen_t peer_len;
+
+  /* Strings from nbdkit_*_intern, freed when the connection closes. */
+  char **interns;
+  size_t n_interns, interns_cap;
+
+  /* Transmission phase. */
+  struct rbuf rbuf;
+  pthread_mutex_t queue_lock;
+  pthread_cond_t queue_cond;
+  struct request *queue_head, *queue_tail;
+  struct request *free_requests;
+  size_t n_free_requests;
+  unsigned idle_workers;
+  bool queue_closed;
+
+  /* Average time (ns) requests take in the chain, to decide whether the
+   * reader runs a request itself or hands it to a worker.
+   */
+  volatile uint64_t avg_request_ns;
+  struct request *corked[MAX_CORKED];
+  size_t n_corked;
+};
+
+/* connections.c */
+extern void handle_single_connection (int sockin, int sockout);
+extern int conn_recv_full (struct connection *conn, void *buf, size_t len);
+extern int conn_send_iov (struct connection *conn, struct iovec *iov,
+                          int iovcnt);
+extern int conn_send_full (struct connection *conn, const void *buf,
+                           size_t len);
+extern void conn_free_interns (struct connection *conn);
+
+/* handshake.c: returns 0 once the client is ready for transmission. */
+extern int protocol_handshake (struct connection *conn);
+extern int protocol_open_export (struct connection *conn,
+                                 const char *exportname);
+extern int protocol_compute_eflags (struct connection *conn);
+
+/* transmission.c */
+extern void protocol_transmission (struct connection *conn);
+
+/* request.c */
+extern int validate_request (struct connection *conn, struct request *req);
+extern void handle_request (struct connection *conn, struct request *req);
+extern int send_replies (struct connection *conn, struct request **reqs,
+                         size_t n);
+extern uint32_t errno_to_nbd_error (int err);
+
+/* Configuration from the command line (main.c). */
+extern const char *exportname_option;   /* -e */
+extern bool readonly_option;            /* -r */
+extern unsigned threads_option;         /* -t */
+extern bool oldstyle_option;            /* --oldstyle */
+extern bool no_sr_option;               /* --no-sr */
+extern bool no_mc_option;               /* --no-mc */
+extern bool log_to_syslog;
+
+#endif /* BLOCKKIT_CONNECTION_H */

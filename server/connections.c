@@ -1,0 +1,219 @@
+/* blockkit: the life of one client connection, and its raw I/O. */
+#include <config.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static bool
+fd_is_socket (int fd)
+{
+  struct stat st;
+
+  return fstat (fd, &st) == 0 && S_ISSOCK (st.st_mode);
+}
+
+/* Waits until FD is ready for EVENTS, or the server is quitting.
+ * Returns 0 when ready, -1 on quit or error.
+ */
+static int
+wait_fd (int fd, short events)
+{
+  struct pollfd fds[2] = {
+    { .fd = fd, .events = events },
+    { .fd = quit_fd, .events = POLLIN },
+  };
+
+  for (;;) {
+    int r = poll (fds, 2, -1);
+
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (fds[1].revents & POLLIN)
+      return -1;
+    if (fds[0].revents)
+      return 0;
+  }
+}
+
+/* Reads exactly LEN bytes.  Returns 0, or -1 on EOF, error or quit; EOF
+ * sets errno to 0 so that the caller can tell it from a real error.
+ */
+int
+conn_recv_full (struct connection *conn, void *buf, size_t len)
+{
+  char *p = buf;
+
+  while (len > 0) {
+    ssize_t r;
+
+    if (conn->sockin_is_socket)
+      r = recv (conn->sockin, p, len, MSG_DONTWAIT);
+    else
+      r = -1, errno = EAGAIN;
+    if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (wait_fd (conn->sockin, POLLIN) == -1) {
+        errno = ESHUTDOWN;
+        return -1;
+      }
+      r = read (conn->sockin, p, len);
+    }
+    if (r == -1) {
+      if (errno == EINTR || errno == EAGAIN)
+        continue;
+      return -1;
+    }
+    if (r == 0) {
+      errno = 0;
+      return -1;
+    }
+    p += r;
+    len -= r;
+  }
+  return 0;
+}
+
+/* Writes the whole vector.  The caller holds send_lock when other threads
+ * may write too.
+ */
+int
+conn_send_iov (struct connection *conn, struct iovec *iov, int iovcnt)
+{
+  while (iovcnt > 0) {
+    ssize_t r;
+
+    if (conn->sockout_is_socket) {
+      struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+      r = sendmsg (conn->sockout, &msg, MSG_NOSIGNAL);
+    }
+    else
+      r = writev (conn->sockout, iov, iovcnt);
+    if (r == -1) {
+      if (errno == EINTR || errno == EAGAIN)
+        continue;
+      return -1;
+    }
+    /* Skip what was written; a short write resumes mid-vector. */
+    while (iovcnt > 0 && (size_t) r >= iov->iov_len) {
+      r -= iov->iov_len;
+      iov++;
+      iovcnt--;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = (char *) iov->iov_base + r;
+      iov->iov_len -= r;
+    }
+  }
+  return 0;
+}
+
+int
+conn_send_full (struct connection *conn, const void *buf, size_t len)
+{
+  struct iovec iov = { .iov_base = (void *) buf, .iov_len = len };
+
+  return conn_send_iov (conn, &iov, 1);
+}
+
+void
+conn_free_interns (struct connection *conn)
+{
+  size_t i;
+
+  for (i = 0; i < conn->n_interns; ++i)
+    free (conn->interns[i]);
+  free (conn->interns);
+  conn->interns = NULL;
+  conn->n_interns = conn->interns_cap = 0;
+}
+
+static int
+run_preconnect (struct connection *conn)
+{
+  struct backend *b;
+
+  for_each_backend (b) {
+    if (b->preconnect (b, readonly_option) == -1)
+      return -1;
+  }
+  return 0;
+}
+
+/* Serves one client from handshake to disconnect.  Closes the fds. */
+void
+handle_single_connection (int sockin, int sockout)
+{
+  struct connection *conn;
+
+  lock_connection ();
+
+  conn = calloc (1, sizeof *conn);
+  if (conn == NULL) {
+    perror ("calloc");
+    goto out_close;
+  }
+  conn->sockin = sockin;
+  conn->sockout = sockout;
+  conn->sockin_is_socket = fd_is_socket (sockin);
+  conn->sockout_is_socket = sockin == sockout ? conn->sockin_is_socket
+    : fd_is_socket (sockout);
+  conn->running = true;
+  conn->readonly = readonly_option;
+  conn->peer_len = sizeof conn->peer;
+  if (!conn->sockin_is_socket ||
+      getpeername (sockin, (struct sockaddr *) &conn->peer,
+                   &conn->peer_len) == -1)
+    conn->peer_len = 0;
+  pthread_mutex_init (&conn->send_lock, NULL);
+  pthread_mutex_init (&conn->queue_lock, NULL);
+  pthread_cond_init (&conn->queue_cond, NULL);
+
+  threadlocal_set_conn (conn);
+
+  if (run_preconnect (conn) == -1)
+    goto out;
+  if (protocol_handshake (conn) == -1)
+    goto out;
+
+  protocol_transmission (conn);
+
+ out:
+  if (conn->top_context) {
+    lock_request ();
+    if (backend_finalize (conn->top_context) == -1)
+      debug ("finalize failed");
+    backend_close (conn->top_context);
+    unlock_request ();
+    conn->top_context = NULL;
+  }
+  threadlocal_set_conn (NULL);
+
+  while (conn->free_requests) {
+    struct request *req = conn->free_requests;
+    conn->free_requests = req->next;
+    free (req->buf);
+    free (req);
+  }
+  free (conn->rbuf.data);
+  free (conn->exportname);
+  conn_free_interns (conn);
+  pthread_mutex_destroy (&conn->send_lock);
+  pthread_mutex_destroy (&conn->queue_lock);
+  pthread_cond_destroy (&conn->queue_cond);
+  free (conn);
+
+ out_close:
+  close (sockin);
+  if (sockout != sockin)
+    close (sockout);
+  unlock_connection ();
+}

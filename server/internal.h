@@ -1,0 +1,81 @@
+/* blockkit: the chain runtime's internal interfaces.
+ *
+ * Shared by the network front end (blockkit) and, later, nbdattach.
+ * Nothing here is public API: plugins only see include/.
+ */
+#ifndef BLOCKKIT_INTERNAL_H
+#define BLOCKKIT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#define NBDKIT_API_VERSION 2
+#include "nbdkit-plugin.h"
+
+/* ---- extents.c: the list a plugin fills for block status ---- */
+struct nbdkit_extent {
+  uint64_t offset;
+  uint64_t length;
+  uint32_t type;                /* NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO */
+};
+/* These are also public (exported) for filters. */
+extern struct nbdkit_extents *nbdkit_extents_new (uint64_t start, uint64_t end);
+extern void nbdkit_extents_free (struct nbdkit_extents *);
+extern size_t nbdkit_extents_count (const struct nbdkit_extents *);
+extern struct nbdkit_extent nbdkit_get_extent (const struct nbdkit_extents *,
+                                               size_t);
+
+/* ---- exports.c: the list a plugin fills for NBD_OPT_LIST ---- */
+struct nbdkit_export {
+  char *name;
+  char *description;
+};
+extern struct nbdkit_exports *nbdkit_exports_new (void);
+extern void nbdkit_exports_free (struct nbdkit_exports *);
+extern size_t nbdkit_exports_count (const struct nbdkit_exports *);
+extern struct nbdkit_export nbdkit_get_export (const struct nbdkit_exports *,
+                                              size_t);
+/* True if the plugin called nbdkit_use_default_export. */
+extern bool exports_uses_default (const struct nbdkit_exports *);
+
+/* ---- log.c ---- */
+extern bool verbose;
+extern const char *program_name;
+/* Prints when -v was given; prefixed like plugin debug messages. */
+extern void debug (const char *fmt, ...) NBDKIT_ATTRIBUTE_FORMAT_PRINTF (1, 2);
+/* Plugin debug flags from -D name.flag=N, applied after dlopen. */
+extern void add_debug_flag (const char *arg);
+extern void apply_debug_flags (void *dl, const char *name);
+extern void check_unused_debug_flags (void);
+
+/* ---- threadlocal.c: per-thread state seen by nbdkit_* helpers ---- */
+struct connection;
+extern void threadlocal_set_name (const char *name);
+extern const char *threadlocal_get_name (void);
+extern void threadlocal_set_conn (struct connection *conn);
+extern struct connection *threadlocal_get_conn (void);
+extern void threadlocal_set_error (int err);
+extern int threadlocal_get_error (void);
+
+/* ---- intern.c: nbdkit_strdup_intern storage ---- */
+/* Frees strings interned outside any connection (at unload). */
+extern void free_interns (void);
+
+/* ---- quit.c ---- */
+extern volatile int quit;
+extern int quit_fd;             /* readable once the server is quitting */
+extern void set_up_quit_pipe (void);
+extern void handle_quit (int sig);
+extern void set_quit (void);
+
+
+
+#include "chain.h"
+#include "connection.h"
+#endif /* BLOCKKIT_INTERNAL_H */

@@ -1,0 +1,472 @@
+/* blockkit: the NBD server's entry point.
+ *
+ * Parses the command line, loads and configures the chain, sets up the
+ * listening sockets, and hands each client to handle_single_connection.
+ */
+#include <config.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "options.h"
+#include "sockets.h"
+
+/* Settings (see connection.h and options.h). */
+const char *exportname_option;
+bool readonly_option;
+unsigned threads_option = DEFAULT_THREADS;
+bool oldstyle_option;
+bool no_sr_option;
+bool no_mc_option;
+const char *unixsocket;
+const char *port;
+const char *ipaddr;
+const char *pidfile;
+const char *run;
+bool foreground;
+bool listen_stdin;
+
+struct backend *top;
+
+static char *tmpdir;            /* for -U - */
+static char *unixsocket_alloc;
+
+enum {
+  DUMP_CONFIG_OPTION = 256,
+  DUMP_PLUGIN_OPTION,
+  EXIT_WITH_PARENT_OPTION,
+  LOG_OPTION,
+  NO_MC_OPTION,
+  NO_SR_OPTION,
+  RUN_OPTION,
+};
+
+static const char short_options[] = "D:e:fg:hi:nop:P:rst:u:U:vV";
+static const struct option long_options[] = {
+  { "debug", required_argument, NULL, 'D' },
+  { "dump-config", no_argument, NULL, DUMP_CONFIG_OPTION },
+  { "dump-plugin", no_argument, NULL, DUMP_PLUGIN_OPTION },
+  { "exit-with-parent", no_argument, NULL, EXIT_WITH_PARENT_OPTION },
+  { "export", required_argument, NULL, 'e' },
+  { "export-name", required_argument, NULL, 'e' },
+  { "exportname", required_argument, NULL, 'e' },
+  { "foreground", no_argument, NULL, 'f' },
+  { "no-fork", no_argument, NULL, 'f' },
+  { "group", required_argument, NULL, 'g' },
+  { "help", no_argument, NULL, 'h' },
+  { "ip-addr", required_argument, NULL, 'i' },
+  { "ipaddr", required_argument, NULL, 'i' },
+  { "log", required_argument, NULL, LOG_OPTION },
+  { "newstyle", no_argument, NULL, 'n' },
+  { "new-style", no_argument, NULL, 'n' },
+  { "no-mc", no_argument, NULL, NO_MC_OPTION },
+  { "no-sr", no_argument, NULL, NO_SR_OPTION },
+  { "oldstyle", no_argument, NULL, 'o' },
+  { "old-style", no_argument, NULL, 'o' },
+  { "pid-file", required_argument, NULL, 'P' },
+  { "pidfile", required_argument, NULL, 'P' },
+  { "port", required_argument, NULL, 'p' },
+  { "read-only", no_argument, NULL, 'r' },
+  { "readonly", no_argument, NULL, 'r' },
+  { "run", required_argument, NULL, RUN_OPTION },
+  { "single", no_argument, NULL, 's' },
+  { "stdin", no_argument, NULL, 's' },
+  { "threads", required_argument, NULL, 't' },
+  { "unix", required_argument, NULL, 'U' },
+  { "user", required_argument, NULL, 'u' },
+  { "verbose", no_argument, NULL, 'v' },
+  { "version", no_argument, NULL, 'V' },
+  { NULL },
+};
+
+static void
+bad_usage (const char *fmt, ...) NBDKIT_ATTRIBUTE_FORMAT_PRINTF (1, 2);
+
+static void
+bad_usage (const char *fmt, ...)
+{
+  va_list args;
+
+  fprintf (stderr, "%s: ", program_name);
+  va_start (args, fmt);
+  vfprintf (stderr, fmt, args);
+  va_end (args);
+  fprintf (stderr, "\nTry '%s --help' for more information.\n",
+           program_name);
+  exit (EXIT_FAILURE);
+}
+
+/* Loads the plugin named on the command line. */
+static struct backend *
+open_plugin (const char *name)
+{
+  char *filename = find_plugin_file (name);
+  struct nbdkit_plugin *(*init) (void);
+  struct backend *b;
+  void *dl;
+
+  dl = dlopen (filename, RTLD_NOW | RTLD_GLOBAL);
+  if (dl == NULL) {
+    fprintf (stderr, "%s: cannot open plugin \"%s\": %s\n",
+             program_name, filename, dlerror ());
+    exit (EXIT_FAILURE);
+  }
+  dlerror ();
+  *(void **) (&init) = dlsym (dl, "plugin_init");
+  if (init == NULL) {
+    fprintf (stderr, "%s: %s: not a plugin (no plugin_init symbol): %s\n",
+             program_name, filename, dlerror ());
+    exit (EXIT_FAILURE);
+  }
+  b = plugin_register (0, filename, dl, init);
+  free (filename);
+  return b;
+}
+
+static bool
+is_config_key (const char *key, size_t len)
+{
+  size_t i;
+
+  if (len == 0 || key[0] == '-')
+    return false;
+  for (i = 0; i < len; ++i) {
+    unsigned char c = key[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+      return false;
+  }
+  return true;
+}
+
+/* Passes KEY=VALUE parameters to the chain.  A bare word is the value of
+ * the plugin's magic key, if it has one.
+ */
+static void
+configure_chain (int argc, char **argv)
+{
+  const char *magic = top->magic_config_key (top);
+  int i;
+
+  for (i = 0; i < argc; ++i) {
+    const char *eq = strchr (argv[i], '=');
+
+    if (eq && is_config_key (argv[i], eq - argv[i])) {
+      char *key = strndup (argv[i], eq - argv[i]);
+      if (key == NULL) {
+        perror ("strndup");
+        exit (EXIT_FAILURE);
+      }
+      top->config (top, key, eq + 1);
+      free (key);
+    }
+    else if (magic)
+      top->config (top, magic, argv[i]);
+    else
+      bad_usage ("expected KEY=VALUE after the plugin name, got \"%s\" "
+                 "(plugin %s has no magic key, see '%s %s --help')",
+                 argv[i], top->name, program_name, top->name);
+  }
+  top->config_complete (top);
+}
+
+static void
+change_user (const char *user, const char *group)
+{
+  gid_t gid = getgid ();
+  uid_t uid = getuid ();
+
+  if (group) {
+    struct group *gr = getgrnam (group);
+    if (gr == NULL) {
+      char *end;
+      long g = strtol (group, &end, 10);
+      if (*end || end == group)
+        bad_usage ("-g %s: no such group", group);
+      gid = g;
+    }
+    else
+      gid = gr->gr_gid;
+    if (setgid (gid) == -1 || setgroups (1, &gid) == -1) {
+      perror ("setgid");
+      exit (EXIT_FAILURE);
+    }
+  }
+  if (user) {
+    struct passwd *pw = getpwnam (user);
+    if (pw == NULL) {
+      char *end;
+      long u = strtol (user, &end, 10);
+      if (*end || end == user)
+        bad_usage ("-u %s: no such user", user);
+      uid = u;
+    }
+    else {
+      uid = pw->pw_uid;
+      if (!group && (setgid (pw->pw_gid) == -1 ||
+                     initgroups (pw->pw_name, pw->pw_gid) == -1)) {
+        perror ("setgid");
+        exit (EXIT_FAILURE);
+      }
+    }
+    if (setuid (uid) == -1) {
+      perror ("setuid");
+      exit (EXIT_FAILURE);
+    }
+  }
+}
+
+static void
+make_private_socket (void)
+{
+  char template[] = "/tmp/blockkitXXXXXX";
+
+  if (mkdtemp (template) == NULL) {
+    perror ("mkdtemp");
+    exit (EXIT_FAILURE);
+  }
+  tmpdir = strdup (template);
+  if (tmpdir == NULL ||
+      asprintf (&unixsocket_alloc, "%s/socket", tmpdir) == -1) {
+    perror ("strdup");
+    exit (EXIT_FAILURE);
+  }
+  unixsocket = unixsocket_alloc;
+}
+
+static void
+remove_private_files (void)
+{
+  if (unixsocket)
+    unlink (unixsocket);
+  if (tmpdir)
+    rmdir (tmpdir);
+}
+
+static void
+set_up_signals (void)
+{
+  struct sigaction sa = { .sa_handler = handle_quit };
+
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGQUIT, &sa, NULL);
+  sigaction (SIGHUP, &sa, NULL);
+  signal (SIGPIPE, SIG_IGN);
+}
+
+int
+main (int argc, char *argv[])
+{
+  bool help = false, version = false, dumpconfig = false, dumpplugin = false;
+  bool exit_with_parent = false;
+  const char *user = NULL, *group = NULL;
+  size_t activated = 0;
+  int c;
+
+  set_up_quit_pipe ();
+
+  while ((c = getopt_long (argc, argv, short_options, long_options,
+                           NULL)) != -1) {
+    switch (c) {
+    case 'D':
+      add_debug_flag (optarg);
+      break;
+    case 'e':
+      if (strlen (optarg) > NBDKIT_EXPORT_NAME_MAX)
+        bad_usage ("-e: export name longer than %d bytes",
+                   NBDKIT_EXPORT_NAME_MAX);
+      exportname_option = optarg;
+      break;
+    case 'f':
+      foreground = true;
+      break;
+    case 'g':
+      group = optarg;
+      break;
+    case 'h':
+      help = true;
+      break;
+    case 'i':
+      ipaddr = optarg;
+      break;
+    case 'n':
+      oldstyle_option = false;
+      break;
+    case 'o':
+      oldstyle_option = true;
+      break;
+    case 'p':
+      port = optarg;
+      break;
+    case 'P':
+      pidfile = optarg;
+      break;
+    case 'r':
+      readonly_option = true;
+      break;
+    case 's':
+      listen_stdin = true;
+      break;
+    case 't':
+      if (nbdkit_parse_unsigned ("threads", optarg, &threads_option) == -1)
+        exit (EXIT_FAILURE);
+      if (threads_option < 1 || threads_option > 1024)
+        bad_usage ("-t: threads must be between 1 and 1024");
+      break;
+    case 'u':
+      user = optarg;
+      break;
+    case 'U':
+      unixsocket = optarg;
+      break;
+    case 'v':
+      verbose = true;
+      break;
+    case 'V':
+      version = true;
+      break;
+    case DUMP_CONFIG_OPTION:
+      dumpconfig = true;
+      break;
+    case DUMP_PLUGIN_OPTION:
+      dumpplugin = true;
+      break;
+    case EXIT_WITH_PARENT_OPTION:
+      exit_with_parent = true;
+      break;
+    case LOG_OPTION:
+      if (strcmp (optarg, "syslog") == 0)
+        log_to_syslog = true;
+      else if (strcmp (optarg, "stderr") == 0)
+        log_to_syslog = false;
+      else
+        bad_usage ("--log must be stderr or syslog, not \"%s\"", optarg);
+      break;
+    case NO_MC_OPTION:
+      no_mc_option = true;
+      break;
+    case NO_SR_OPTION:
+      no_sr_option = true;
+      break;
+    case RUN_OPTION:
+      run = optarg;
+      foreground = true;
+      break;
+    default:
+      /* getopt has already said what was wrong. */
+      fprintf (stderr, "Try '%s --help' for more information.\n",
+               program_name);
+      exit (EXIT_FAILURE);
+    }
+  }
+
+  if (dumpconfig) {
+    dump_config ();
+    exit (EXIT_SUCCESS);
+  }
+  if (optind >= argc) {
+    if (help) {
+      usage ();
+      exit (EXIT_SUCCESS);
+    }
+    if (version) {
+      display_version ();
+      exit (EXIT_SUCCESS);
+    }
+    bad_usage ("no plugin given");
+  }
+
+  /* Where to listen: at most one of these. */
+  if ((unixsocket != NULL) + (port != NULL || ipaddr != NULL) +
+      listen_stdin > 1)
+    bad_usage ("-U, -p/-i and -s are mutually exclusive");
+  if (listen_stdin && run)
+    bad_usage ("-s and --run cannot be used together");
+
+  top = open_plugin (argv[optind]);
+
+  if (help) {
+    top->usage (top);
+    exit (EXIT_SUCCESS);
+  }
+  if (version) {
+    const char *v = top->version (top);
+    display_version ();
+    printf ("%s %s\n", top->name, v ? v : "");
+    exit (EXIT_SUCCESS);
+  }
+  if (dumpplugin) {
+    top->dump_fields (top);
+    exit (EXIT_SUCCESS);
+  }
+
+  configure_chain (argc - optind - 1, argv + optind + 1);
+  check_unused_debug_flags ();
+  lock_init_thread_model ();
+
+  if (top->get_ready (top) == -1)
+    exit (EXIT_FAILURE);
+
+  set_up_signals ();
+  if (exit_with_parent)
+    prctl (PR_SET_PDEATHSIG, SIGTERM);
+
+  if (listen_stdin) {
+    /* The client owns stdin and stdout; messages go to stderr. */
+    stdio_in_use = true;
+    change_user (user, group);
+    write_pidfile ();
+    if (top->after_fork (top) == -1)
+      exit (EXIT_FAILURE);
+    handle_single_connection (STDIN_FILENO, STDOUT_FILENO);
+  }
+  else {
+    activated = get_socket_activation ();
+    if (!activated) {
+      if (run && !unixsocket && !port && !ipaddr)
+        unixsocket = "-";
+      if (unixsocket && strcmp (unixsocket, "-") == 0)
+        make_private_socket ();
+      if (unixsocket)
+        bind_unix_socket (unixsocket);
+      else
+        bind_tcpip_socket (ipaddr, port ? port : "10809");
+    }
+    else
+      foreground = true;
+    change_user (user, group);
+
+    if (!foreground)
+      daemonize ();
+    write_pidfile ();
+    if (top->after_fork (top) == -1)
+      exit (EXIT_FAILURE);
+    run_command ();
+    start_run_waiter ();
+    accept_incoming_connections ();
+  }
+
+  top->cleanup (top);
+  top->free (top);
+  top = NULL;
+  free_interns ();
+  remove_private_files ();
+  if (pidfile && !listen_stdin)
+    unlink (pidfile);
+  free (unixsocket_alloc);
+  free (tmpdir);
+  return run ? run_exit_status : EXIT_SUCCESS;
+}

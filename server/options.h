@@ -1,0 +1,28 @@
+/* blockkit: command line settings that several files need (main.c). */
+#ifndef BLOCKKIT_OPTIONS_H
+#define BLOCKKIT_OPTIONS_H
+
+#include <stdbool.h>
+
+extern const char *unixsocket;  /* -U */
+extern const char *port;        /* -p */
+extern const char *ipaddr;      /* -i */
+extern const char *pidfile;     /* -P */
+extern const char *run;         /* --run */
+extern bool foreground;         /* -f */
+extern bool listen_stdin;       /* -s */
+extern bool stdio_in_use;
+
+/* captive.c */
+extern int run_exit_status;
+extern void run_command (void);
+extern void start_run_waiter (void);
+extern void write_pidfile (void);
+extern void daemonize (void);
+
+/* usage.c */
+extern void usage (void);
+extern void display_version (void);
+extern void dump_config (void);
+
+#endif /* BLOCKKIT_OPTIONS_H */

@@ -1,0 +1,241 @@
+/* blockkit: listening sockets and the accept loop. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "sockets.h"
+
+int *listen_fds;
+size_t n_listen_fds;
+
+static void
+add_listen_fd (int fd)
+{
+  int *p = realloc (listen_fds, (n_listen_fds + 1) * sizeof *p);
+
+  if (p == NULL) {
+    perror ("realloc");
+    exit (EXIT_FAILURE);
+  }
+  listen_fds = p;
+  listen_fds[n_listen_fds++] = fd;
+}
+
+void
+bind_unix_socket (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd;
+
+  if (strlen (path) >= sizeof addr.sun_path) {
+    fprintf (stderr, "%s: -U %s: socket path too long (max %zu bytes)\n",
+             program_name, path, sizeof addr.sun_path - 1);
+    exit (EXIT_FAILURE);
+  }
+  strcpy (addr.sun_path, path);
+
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd == -1) {
+    perror ("socket");
+    exit (EXIT_FAILURE);
+  }
+  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) == -1) {
+    fprintf (stderr, "%s: cannot bind Unix socket %s: %s%s\n",
+             program_name, path, strerror (errno),
+             errno == EADDRINUSE ?
+             " (is another server running? remove the socket if not)" : "");
+    exit (EXIT_FAILURE);
+  }
+  if (listen (fd, SOMAXCONN) == -1) {
+    perror ("listen");
+    exit (EXIT_FAILURE);
+  }
+  add_listen_fd (fd);
+  debug ("listening on Unix socket %s", path);
+}
+
+void
+bind_tcpip_socket (const char *ipaddr, const char *port)
+{
+  struct addrinfo hints = {
+    .ai_family = AF_UNSPEC,
+    .ai_socktype = SOCK_STREAM,
+    .ai_flags = AI_PASSIVE | AI_ADDRCONFIG,
+  };
+  struct addrinfo *ai, *a;
+  bool bound = false;
+  int err, saved_errno = 0;
+
+  err = getaddrinfo (ipaddr, port, &hints, &ai);
+  if (err) {
+    fprintf (stderr, "%s: %s%s%s: %s\n", program_name,
+             ipaddr ? ipaddr : "", ipaddr ? ":" : "port ", port,
+             gai_strerror (err));
+    exit (EXIT_FAILURE);
+  }
+  for (a = ai; a; a = a->ai_next) {
+    int one = 1;
+    int fd = socket (a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
+                     a->ai_protocol);
+
+    if (fd == -1)
+      continue;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* Keep IPv6 sockets IPv6-only so the IPv4 one can bind as well. */
+    if (a->ai_family == AF_INET6)
+      setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind (fd, a->ai_addr, a->ai_addrlen) == -1 ||
+        listen (fd, SOMAXCONN) == -1) {
+      saved_errno = errno;
+      close (fd);
+      continue;
+    }
+    add_listen_fd (fd);
+    bound = true;
+  }
+  freeaddrinfo (ai);
+  if (!bound) {
+    fprintf (stderr, "%s: cannot listen on %s%s%s: %s\n", program_name,
+             ipaddr ? ipaddr : "", ipaddr ? ":" : "port ", port,
+             strerror (saved_errno));
+    exit (EXIT_FAILURE);
+  }
+  debug ("listening on port %s", port);
+}
+
+/* systemd socket activation: LISTEN_PID names us, fds start at 3. */
+size_t
+get_socket_activation (void)
+{
+  const char *s;
+  long pid, n;
+  size_t i;
+
+  s = getenv ("LISTEN_PID");
+  if (s == NULL || (pid = strtol (s, NULL, 10)) != getpid ())
+    return 0;
+  s = getenv ("LISTEN_FDS");
+  if (s == NULL || (n = strtol (s, NULL, 10)) <= 0 || n > 64)
+    return 0;
+  for (i = 0; i < (size_t) n; ++i) {
+    int fd = 3 + i;
+    fcntl (fd, F_SETFD, FD_CLOEXEC);
+    add_listen_fd (fd);
+  }
+  unsetenv ("LISTEN_PID");
+  unsetenv ("LISTEN_FDS");
+  unsetenv ("LISTEN_FDNAMES");
+  debug ("socket activation: %ld listening sockets", n);
+  return n;
+}
+
+/* Connection threads still running, so that exit can wait for them. */
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t count_cond = PTHREAD_COND_INITIALIZER;
+static unsigned running_connections;
+
+static void *
+connection_thread (void *arg)
+{
+  int fd = (int) (intptr_t) arg;
+
+  handle_single_connection (fd, fd);
+
+  pthread_mutex_lock (&count_lock);
+  running_connections--;
+  pthread_cond_broadcast (&count_cond);
+  pthread_mutex_unlock (&count_lock);
+  return NULL;
+}
+
+static void
+accept_one (int listen_fd)
+{
+  pthread_attr_t attr;
+  pthread_t thread;
+  int fd, err, one = 1;
+
+  fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd == -1) {
+    if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+      nbdkit_error ("accept: %m");
+    return;
+  }
+  /* Replies are written whole; never hold back a small one. */
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+  pthread_mutex_lock (&count_lock);
+  running_connections++;
+  pthread_mutex_unlock (&count_lock);
+
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  err = pthread_create (&thread, &attr, connection_thread,
+                        (void *) (intptr_t) fd);
+  pthread_attr_destroy (&attr);
+  if (err) {
+    errno = err;
+    nbdkit_error ("pthread_create: %m");
+    close (fd);
+    pthread_mutex_lock (&count_lock);
+    running_connections--;
+    pthread_mutex_unlock (&count_lock);
+  }
+}
+
+void
+accept_incoming_connections (void)
+{
+  struct pollfd *fds;
+  size_t i;
+
+  fds = calloc (n_listen_fds + 1, sizeof *fds);
+  if (fds == NULL) {
+    perror ("calloc");
+    exit (EXIT_FAILURE);
+  }
+  for (i = 0; i < n_listen_fds; ++i) {
+    fds[i].fd = listen_fds[i];
+    fds[i].events = POLLIN;
+  }
+  fds[n_listen_fds].fd = quit_fd;
+  fds[n_listen_fds].events = POLLIN;
+
+  while (!quit) {
+    if (poll (fds, n_listen_fds + 1, -1) == -1) {
+      if (errno == EINTR)
+        continue;
+      nbdkit_error ("poll: %m");
+      break;
+    }
+    if (fds[n_listen_fds].revents)
+      break;
+    for (i = 0; i < n_listen_fds; ++i)
+      if (fds[i].revents & POLLIN)
+        accept_one (fds[i].fd);
+  }
+  free (fds);
+
+  for (i = 0; i < n_listen_fds; ++i)
+    close (listen_fds[i]);
+
+  /* Connections notice quit in poll; wait until they have closed their
+   * contexts, so that unloading the plugin is safe.
+   */
+  pthread_mutex_lock (&count_lock);
+  while (running_connections > 0)
+    pthread_cond_wait (&count_cond, &count_lock);
+  pthread_mutex_unlock (&count_lock);
+}

@@ -1,0 +1,15 @@
+/* blockkit: listening sockets (sockets.c). */
+#ifndef BLOCKKIT_SOCKETS_H
+#define BLOCKKIT_SOCKETS_H
+
+#include <stddef.h>
+
+extern int *listen_fds;
+extern size_t n_listen_fds;
+
+extern void bind_unix_socket (const char *path);
+extern void bind_tcpip_socket (const char *ipaddr, const char *port);
+extern size_t get_socket_activation (void);
+extern void accept_incoming_connections (void);
+
+#endif /* BLOCKKIT_SOCKETS_H */

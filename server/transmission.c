@@ -1,0 +1,431 @@
+/* blockkit: the transmission phase of one connection.
+ *
+ * One reader (this connection's thread) drains requests from a buffered
+ * stream: a single read(2) usually brings in many request headers.  It
+ * checks each request and reads a write's payload straight into a
+ * recycled buffer.  Then:
+ *
+ * - Requests that take the chain microseconds (a RAM disk, a page-cache
+ *   hit) the reader runs itself, and their replies are corked: sent
+ *   together, in one system call, when no further request is waiting in
+ *   the buffer.  Handing such a request to another thread would cost
+ *   two context switches, more than the request itself.
+ * - Anything slower goes to the workers, so that one slow request never
+ *   holds up the others.  Workers are started on demand, up to -t, and
+ *   each writes its reply (header and payload in one call) as soon as it
+ *   is done.  Replies therefore leave in completion order, not request
+ *   order, as the protocol allows.
+ *
+ * Which path a request takes follows a running average of how long
+ * requests have been taking on this connection.  Under the serialized
+ * thread models the reader runs every request itself: one at a time and
+ * in order is then exactly what the model asks for.
+ */
+#include <config.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "minmax.h"
+#include "nbd-protocol.h"
+
+/* The input buffer: big enough for a burst of headers plus small writes. */
+#define RBUF_SIZE (256 * 1024)
+
+static size_t cork_limit;
+/* Requests faster than this on average are run by the reader itself. */
+#define INLINE_THRESHOLD_NS 20000
+
+/* Request buffers larger than this are not kept for reuse, so one huge
+ * request does not pin its memory for the life of the connection.
+ */
+#define KEEP_BUFFER_MAX (4 * 1024 * 1024)
+
+/* ---- buffered input ---- */
+
+/* Makes at least WANT bytes available in the buffer (WANT <= cap). */
+static int
+rbuf_fill (struct connection *conn, size_t want)
+{
+  struct rbuf *rb = &conn->rbuf;
+
+  if (rb->end - rb->start >= want)
+    return 0;
+  /* Slide what is left to the front, then read as much as fits. */
+  if (rb->start > 0) {
+    memmove (rb->data, rb->data + rb->start, rb->end - rb->start);
+    rb->end -= rb->start;
+    rb->start = 0;
+  }
+  while (rb->end < want) {
+    ssize_t r;
+
+    if (conn->sockin_is_socket)
+      r = recv (conn->sockin, rb->data + rb->end, rb->cap - rb->end,
+                MSG_DONTWAIT);
+    else
+      r = -1, errno = EAGAIN;
+    if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* Nothing buffered in the kernel: sleep in poll, watching quit. */
+      if (conn_recv_full (conn, rb->data + rb->end, 1) == -1)
+        return -1;
+      r = 1;
+    }
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == 0) {
+      errno = 0;
+      return -1;
+    }
+    rb->end += r;
+  }
+  return 0;
+}
+
+/* Copies LEN bytes of stream into BUF: first what is buffered, then the
+ * rest straight from the socket (no double copy for big writes).
+ */
+static int
+rbuf_read (struct connection *conn, void *buf, size_t len)
+{
+  struct rbuf *rb = &conn->rbuf;
+  size_t n = MIN (len, rb->end - rb->start);
+
+  memcpy (buf, rb->data + rb->start, n);
+  rb->start += n;
+  if (n == len)
+    return 0;
+  /* Small remainders go through the buffer, to pick up what follows. */
+  if (len - n < rb->cap / 2) {
+    if (rbuf_fill (conn, len - n) == -1)
+      return -1;
+    memcpy ((char *) buf + n, rb->data + rb->start, len - n);
+    rb->start += len - n;
+    return 0;
+  }
+  return conn_recv_full (conn, (char *) buf + n, len - n);
+}
+
+static int
+rbuf_skip (struct connection *conn, uint64_t len)
+{
+  struct rbuf *rb = &conn->rbuf;
+
+  while (len > 0) {
+    size_t n;
+
+    if (rb->end == rb->start && rbuf_fill (conn, 1) == -1)
+      return -1;
+    n = MIN (len, (uint64_t) (rb->end - rb->start));
+    rb->start += n;
+    len -= n;
+  }
+  return 0;
+}
+
+/* ---- the request queue ---- */
+
+static void *worker (void *arg);
+
+static struct request *
+get_request (struct connection *conn)
+{
+  struct request *req;
+
+  pthread_mutex_lock (&conn->queue_lock);
+  req = conn->free_requests;
+  if (req) {
+    conn->free_requests = req->next;
+    conn->n_free_requests--;
+  }
+  pthread_mutex_unlock (&conn->queue_lock);
+
+  if (req == NULL)
+    req = calloc (1, sizeof *req);
+  return req;
+}
+
+/* Called with queue_lock held. */
+static void
+put_request_locked (struct connection *conn, struct request *req)
+{
+  if (req->buf_size > KEEP_BUFFER_MAX) {
+    free (req->buf);
+    req->buf = NULL;
+    req->buf_size = 0;
+  }
+  req->next = conn->free_requests;
+  conn->free_requests = req;
+  conn->n_free_requests++;
+}
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Runs a request and folds its duration into the connection's average
+ * (an exponential moving average, 1/8 weight; races between threads only
+ * blur a heuristic).
+ */
+static void
+run_request (struct connection *conn, struct request *req)
+{
+  uint64_t start = now_ns (), d, avg;
+
+  handle_request (conn, req);
+  d = now_ns () - start;
+  avg = conn->avg_request_ns;
+  conn->avg_request_ns = avg - avg / 8 + d / 8;
+}
+
+static void *
+worker (void *arg)
+{
+  struct connection *conn = arg;
+  struct request *done = NULL;
+
+  threadlocal_set_conn (conn);
+  for (;;) {
+    struct request *req;
+
+    /* Returning the last request and taking the next share one lock. */
+    pthread_mutex_lock (&conn->queue_lock);
+    if (done)
+      put_request_locked (conn, done);
+    while (conn->queue_head == NULL && !conn->queue_closed) {
+      conn->idle_workers++;
+      pthread_cond_wait (&conn->queue_cond, &conn->queue_lock);
+      conn->idle_workers--;
+    }
+    req = conn->queue_head;
+    if (req) {
+      conn->queue_head = req->next;
+      if (conn->queue_head == NULL)
+        conn->queue_tail = NULL;
+    }
+    pthread_mutex_unlock (&conn->queue_lock);
+
+    if (req == NULL)
+      break;
+    run_request (conn, req);
+    send_replies (conn, &req, 1);
+    done = req;
+  }
+  threadlocal_set_conn (NULL);
+  return NULL;
+}
+
+/* ---- the reader ---- */
+
+struct workers {
+  pthread_t *threads;
+  unsigned n, max;
+};
+
+static void
+enqueue (struct connection *conn, struct workers *w, struct request *req)
+{
+  bool need_worker;
+
+  pthread_mutex_lock (&conn->queue_lock);
+  req->next = NULL;
+  if (conn->queue_tail)
+    conn->queue_tail->next = req;
+  else
+    conn->queue_head = req;
+  conn->queue_tail = req;
+  /* Wake a worker only if one is asleep: busy ones will find it. */
+  if (conn->idle_workers > 0)
+    pthread_cond_signal (&conn->queue_cond);
+  need_worker = conn->idle_workers == 0 && w->n < w->max;
+  pthread_mutex_unlock (&conn->queue_lock);
+
+  if (need_worker) {
+    int err = pthread_create (&w->threads[w->n], NULL, worker, conn);
+    if (err == 0)
+      w->n++;
+    else if (w->n == 0) {
+      /* No worker at all: run it here rather than never. */
+      errno = err;
+      nbdkit_error ("pthread_create: %m");
+      pthread_mutex_lock (&conn->queue_lock);
+      conn->queue_head = conn->queue_tail = NULL;
+      pthread_mutex_unlock (&conn->queue_lock);
+      run_request (conn, req);
+      send_replies (conn, &req, 1);
+      pthread_mutex_lock (&conn->queue_lock);
+      put_request_locked (conn, req);
+      pthread_mutex_unlock (&conn->queue_lock);
+    }
+  }
+}
+
+/* Sends the replies the reader has been holding back. */
+static void
+flush_corked (struct connection *conn)
+{
+  size_t i;
+
+  if (conn->n_corked == 0)
+    return;
+  send_replies (conn, conn->corked, conn->n_corked);
+  pthread_mutex_lock (&conn->queue_lock);
+  for (i = 0; i < conn->n_corked; ++i)
+    put_request_locked (conn, conn->corked[i]);
+  pthread_mutex_unlock (&conn->queue_lock);
+  conn->n_corked = 0;
+}
+
+/* True if a whole request header is already buffered, reading more
+ * from the socket only if that cannot block.
+ */
+static bool
+header_ready (struct connection *conn)
+{
+  struct rbuf *rb = &conn->rbuf;
+  ssize_t r;
+
+  if (rb->end - rb->start >= sizeof (struct nbd_request))
+    return true;
+  if (!conn->sockin_is_socket)
+    return false;
+  if (rb->start > 0) {
+    memmove (rb->data, rb->data + rb->start, rb->end - rb->start);
+    rb->end -= rb->start;
+    rb->start = 0;
+  }
+  r = recv (conn->sockin, rb->data + rb->end, rb->cap - rb->end,
+            MSG_DONTWAIT);
+  if (r > 0)
+    rb->end += r;
+  return rb->end - rb->start >= sizeof (struct nbd_request);
+}
+
+/* Reads one request.  Returns 1 for a request to queue, 0 for a clean
+ * end (DISC or EOF), -1 when the client broke the protocol or the
+ * connection failed.
+ */
+static int
+read_request (struct connection *conn, struct request *req)
+{
+  struct nbd_request hdr;
+
+  if (rbuf_fill (conn, sizeof hdr) == -1)
+    return errno == 0 || errno == ESHUTDOWN ? 0 : -1;
+  memcpy (&hdr, conn->rbuf.data + conn->rbuf.start, sizeof hdr);
+  conn->rbuf.start += sizeof hdr;
+
+  if (be32toh (hdr.magic) != NBD_REQUEST_MAGIC) {
+    nbdkit_error ("client sent a request with a bad magic 0x%08" PRIx32
+                  ": disconnecting", be32toh (hdr.magic));
+    return -1;
+  }
+  req->flags = be16toh (hdr.flags);
+  req->type = be16toh (hdr.type);
+  req->cookie = hdr.cookie;
+  req->offset = be64toh (hdr.offset);
+  req->count = be32toh (hdr.count);
+
+  if (req->type == NBD_CMD_DISC) {
+    debug ("client sent NBD_CMD_DISC");
+    return 0;
+  }
+
+  req->error = validate_request (conn, req);
+
+  if (req->type == NBD_CMD_WRITE) {
+    /* The payload follows whatever we think of the request: read it, or
+     * skip it, so the stream stays in step.
+     */
+    if (req->error == 0 && req->count > req->buf_size) {
+      char *p = realloc (req->buf, req->count);
+      if (p == NULL)
+        req->error = ENOMEM;
+      else {
+        req->buf = p;
+        req->buf_size = req->count;
+      }
+    }
+    if (req->error == 0) {
+      if (rbuf_read (conn, req->buf, req->count) == -1)
+        return -1;
+    }
+    else if (rbuf_skip (conn, req->count) == -1)
+      return -1;
+  }
+  return 1;
+}
+
+void
+protocol_transmission (struct connection *conn)
+{
+  struct workers w = { 0 };
+  bool parallel = thread_model == NBDKIT_THREAD_MODEL_PARALLEL;
+  unsigned i;
+  int r;
+
+  w.max = parallel ? threads_option : 0;
+  { const char *e = getenv ("CORK"); cork_limit = e ? atoi (e) : MAX_CORKED; }
+  w.threads = calloc (w.max + 1, sizeof *w.threads);
+  conn->rbuf.data = malloc (RBUF_SIZE);
+  conn->rbuf.cap = RBUF_SIZE;
+  if (w.threads == NULL || conn->rbuf.data == NULL) {
+    nbdkit_error ("malloc: %m");
+    free (w.threads);
+    return;
+  }
+
+  while (conn->running && !quit && !conn->disconnect_requested) {
+    struct request *req;
+
+    /* About to block for input: first send what the client waits for. */
+    if (conn->n_corked > 0 && !header_ready (conn))
+      flush_corked (conn);
+
+    req = get_request (conn);
+    if (req == NULL) {
+      nbdkit_error ("calloc: %m");
+      break;
+    }
+    req->error = 0;
+    r = read_request (conn, req);
+    if (r <= 0) {
+      pthread_mutex_lock (&conn->queue_lock);
+      put_request_locked (conn, req);
+      pthread_mutex_unlock (&conn->queue_lock);
+      break;
+    }
+
+    if (!parallel || conn->avg_request_ns < INLINE_THRESHOLD_NS) {
+      run_request (conn, req);
+      conn->corked[conn->n_corked++] = req;
+      if (conn->n_corked >= cork_limit)
+        flush_corked (conn);
+    }
+    else
+      enqueue (conn, &w, req);
+  }
+  flush_corked (conn);
+
+  /* Let the workers finish what was queued, then stop them. */
+  pthread_mutex_lock (&conn->queue_lock);
+  conn->queue_closed = true;
+  pthread_cond_broadcast (&conn->queue_cond);
+  pthread_mutex_unlock (&conn->queue_lock);
+  for (i = 0; i < w.n; ++i)
+    pthread_join (w.threads[i], NULL);
+  free (w.threads);
+}

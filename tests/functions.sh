@@ -1,0 +1,167 @@
+# Shared helpers for blockkit's tests.  Sourced by every test script:
+#
+#   source "${srcdir:-$(dirname "$0")}/functions.sh"
+#
+# Each test runs in its own temporary directory ($tmp) which is removed,
+# together with every server the test started, when the script exits.
+#
+# The server under test is $BLOCKKIT (default: `blockkit`, which `make check`
+# finds first on PATH as the uninstalled wrapper in the top build dir).  Set
+# BLOCKKIT=nbdkit to run the same tests against another implementation.
+
+set -euo pipefail
+
+: "${srcdir:=$(cd "$(dirname "$0")" && pwd)}"
+: "${builddir:=$(pwd)}"
+export srcdir builddir
+
+# Resolve the server to an absolute path now, before PATH is changed below.
+BLOCKKIT_NAME="${BLOCKKIT:-blockkit}"
+if ! BLOCKKIT="$(command -v "$BLOCKKIT_NAME")"; then
+    echo "$0: SKIP: server '$BLOCKKIT_NAME' not found on PATH"
+    exit 77
+fi
+export BLOCKKIT
+# True when testing the real product rather than a reference server.
+is_blockkit() { [[ "$(basename "$BLOCKKIT")" != nbdkit* ]]; }
+
+# Debian's python3-libnbd lives in /usr/lib/python3/dist-packages, which only
+# /usr/bin/python3 sees (another python3 may come first on PATH).  nbdsh is a
+# shell wrapper that runs `python3`, so /usr/bin must come first.
+export PATH="/usr/bin:$PATH"
+PYTHON=/usr/bin/python3
+export PYTHON
+
+# Never hang: every server and client run is bounded.
+: "${TEST_TIMEOUT:=180}"
+export TEST_TIMEOUT
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/blockkit-test.XXXXXX")"
+export tmp
+declare -a _cleanup_pids=()
+declare -a _cleanup_cmds=()
+
+_cleanup() {
+    local rc=$?
+    local cmd pid i
+    for cmd in "${_cleanup_cmds[@]}"; do
+        eval "$cmd" || :
+    done
+    for pid in "${_cleanup_pids[@]}"; do
+        kill "$pid" 2>/dev/null || :
+    done
+    for pid in "${_cleanup_pids[@]}"; do
+        for i in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || :
+    done
+    rm -rf "$tmp"
+    exit $rc
+}
+trap _cleanup EXIT
+trap 'exit 1' INT TERM
+
+# on_exit 'shell command': run it when the test exits.
+on_exit() { _cleanup_cmds+=("$1"); }
+
+# In CI (CI=true) everything is installed, so nothing may be skipped: a
+# skip there is a failure (set BLOCKKIT_ALLOW_SKIP=1 to override).
+skip() {
+    if [[ "${CI:-}" == true && -z "${BLOCKKIT_ALLOW_SKIP:-}" ]]; then
+        echo "$0: FAIL: would skip in CI: $*" >&2
+        exit 1
+    fi
+    echo "$0: SKIP: $*"
+    exit 77
+}
+fail() { echo "$0: FAIL: $*" >&2; exit 1; }
+
+# requires CMD [ARGS...]: skip the test unless CMD runs successfully
+# (with ARGS) or, given no ARGS, exists on PATH.
+requires() {
+    if [[ $# -eq 1 ]]; then
+        type -P "$1" >/dev/null 2>&1 || skip "'$1' is not installed"
+    else
+        "$@" >/dev/null 2>&1 </dev/null || skip "'$*' failed"
+    fi
+}
+requires_nbdsh() {
+    requires nbdsh
+    "$PYTHON" -c 'import nbd' 2>/dev/null ||
+        skip "python3-libnbd (import nbd) is not available to $PYTHON"
+}
+requires_python() { requires "$PYTHON" -c 'import sys'; }
+
+# expect_fail CMD...: run CMD, which must exit non-zero.
+expect_fail() {
+    if "$@"; then fail "expected failure from: $*"; fi
+}
+
+# The clients, bounded too: a server that stops answering fails the test
+# instead of hanging it.  (Inside --run commands the server's own timeout,
+# from bk, bounds them.)
+for _c in nbdinfo nbdsh nbdcopy qemu-io qemu-img fio; do
+    eval "$_c() { timeout -k 10 \"\$TEST_TIMEOUT\" $_c \"\$@\"; }"
+done
+unset _c
+
+# bk ARGS...: run the server in the foreground, bounded by the timeout.
+bk() { timeout -k 10 "$TEST_TIMEOUT" "$BLOCKKIT" "$@"; }
+
+# start_server SOCKET ARGS...: start the server in the background on a Unix
+# socket with a pidfile, wait until it is ready, and arrange for it to be
+# killed (by pid) when the test exits.  Sets $server_pid.  Extra server
+# options go before the plugin in ARGS.
+start_server() {
+    local sock="$1"; shift
+    local pidfile="$sock.pid"
+    rm -f "$pidfile"
+    "$BLOCKKIT" -f -U "$sock" -P "$pidfile" "$@" >>"$tmp/server.log" 2>&1 &
+    local bgpid=$!
+    _cleanup_pids+=("$bgpid")
+    local i
+    for i in $(seq 300); do
+        if [[ -s "$pidfile" && -S "$sock" ]]; then break; fi
+        if ! kill -0 "$bgpid" 2>/dev/null; then
+            cat "$tmp/server.log" >&2 || :
+            fail "server exited during startup: $*"
+        fi
+        sleep 0.1
+    done
+    [[ -s "$pidfile" && -S "$sock" ]] ||
+        fail "server did not start within 30 s: $*"
+    server_pid="$(cat "$pidfile")"
+    [[ "$server_pid" == "$bgpid" ]] ||
+        fail "pidfile says $server_pid, but the server (-f) is pid $bgpid"
+    _cleanup_pids+=("$server_pid")
+}
+
+# stop_server PID: kill a server started with start_server, wait for it.
+stop_server() {
+    local pid="$1" i
+    kill "$pid" 2>/dev/null || :
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    fail "server $pid did not exit within 10 s of SIGTERM"
+}
+
+# server_alive PID: fail unless the server is still running.
+server_alive() {
+    kill -0 "$1" 2>/dev/null || {
+        cat "$tmp/server.log" >&2 || :
+        fail "server (pid $1) is no longer running"
+    }
+}
+
+# nbd_uri SOCKET [EXPORT]: the NBD URI of a Unix socket.
+nbd_uri() { echo "nbd+unix:///${2:-}?socket=$1"; }
+
+# nbdpy SCRIPT-ON-STDIN: run a python3-libnbd script (with `nbd` imported).
+nbdpy() { timeout -k 10 "$TEST_TIMEOUT" "$PYTHON" - "$@"; }
+
+# cmp_hex FILE OFFSET EXPECTED-HEX: compare bytes of a file with hex.
+md5() { md5sum "$1" | cut -d' ' -f1; }
