@@ -63,7 +63,7 @@ backend_load (struct backend *b, const char *name, void (*load) (void))
 
   threadlocal_set_name (b->name);
   if (load) {
-    debug ("%s: load", name);
+    debug ("load");
     load ();
   }
   threadlocal_set_name (NULL);
@@ -74,7 +74,7 @@ backend_unload (struct backend *b, void (*unload) (void))
 {
   threadlocal_set_name (b->name);
   if (unload) {
-    debug ("%s: unload", b->name);
+    debug ("unload");
     unload ();
   }
   threadlocal_set_name (NULL);

@@ -177,11 +177,14 @@ apply_debug_flags (void *dl, const char *name)
       if (*p == '-')
         *p = '_';
     var = dl ? dlsym (dl, sym) : NULL;
+    f->used = true;
     if (var == NULL) {
-      fprintf (stderr, "%s: -D %s.%s: %s has no debug flag called "
-               "\"%s\" (symbol %s)\n",
+      /* Accepted, as the established server does, but not silently. */
+      fprintf (stderr, "%s: warning: -D %s.%s: %s has no debug flag "
+               "called \"%s\" (no symbol %s): ignored\n",
                program_name, f->name, f->flag, name, f->flag, sym);
-      exit (EXIT_FAILURE);
+      free (sym);
+      continue;
     }
     *var = f->value;
     f->used = true;
