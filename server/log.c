@@ -187,7 +187,6 @@ apply_debug_flags (void *dl, const char *name)
       continue;
     }
     *var = f->value;
-    f->used = true;
     free (sym);
   }
 }
