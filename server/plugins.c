@@ -650,6 +650,7 @@ plugin_trim (struct context *c, uint32_t count, uint64_t offset,
     *err = get_error (p);
     if (*err != EOPNOTSUPP && *err != ENOTSUP)
       return -1;
+    *err = 0;
   }
   return finish_fua (c, flags, err);
 }
@@ -664,12 +665,17 @@ emulate_zero (struct context *c, uint32_t count, uint64_t offset,
               uint32_t flags, int *err)
 {
   struct nbdkit_plugin *p = PLUGIN (c->b);
+  /* With native FUA only the last write needs it; with emulated FUA the
+   * whole range is flushed once at the end.
+   */
+  bool fua = flags & NBDKIT_FLAG_FUA;
 
   while (count > 0) {
     uint32_t n = MIN (count, (uint32_t) sizeof zero_page);
+    uint32_t f = fua && n == count ? native_flags (c, NBDKIT_FLAG_FUA) : 0;
 
     if (p->pwrite)
-      CALL_PLUGIN (p, err, p->pwrite (c->handle, zero_page, n, offset, 0));
+      CALL_PLUGIN (p, err, p->pwrite (c->handle, zero_page, n, offset, f));
     else if (p->_pwrite_v1)
       CALL_PLUGIN (p, err, p->_pwrite_v1 (c->handle, zero_page, n, offset));
     else {
@@ -679,10 +685,8 @@ emulate_zero (struct context *c, uint32_t count, uint64_t offset,
     count -= n;
     offset += n;
   }
-  /* FUA for the whole range, once. */
-  if (flags & NBDKIT_FLAG_FUA && c->can_fua > NBDKIT_FUA_NONE)
-    return plugin_flush (c, 0, err);
-  return 0;
+  *err = 0;
+  return finish_fua (c, flags, err);
 }
 
 static int

@@ -422,8 +422,15 @@ handle_request (struct connection *conn, struct request *req)
   size_t n_extents = 0;
   uint32_t error;
 
-  if (err == 0 && execute (conn, req, &err, &n_extents) == -1 && err == 0)
-    err = EIO;
+  /* A layer may leave *err set on a path that recovered (a fallback), so
+   * only a failed return counts.
+   */
+  if (err == 0) {
+    if (execute (conn, req, &err, &n_extents) == 0)
+      err = 0;
+    else if (err == 0)
+      err = EIO;
+  }
   error = errno_to_nbd_error (err);
   if (error)
     debug ("request type %d offset %" PRIu64 " count %" PRIu32
