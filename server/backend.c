@@ -92,6 +92,7 @@ backend_open (struct backend *b, int readonly, const char *exportname,
     nbdkit_error ("calloc: %m");
     return NULL;
   }
+  c->next = backend_next_ops;
   c->b = b;
   c->conn = conn;
   c->readonly = readonly;
@@ -300,18 +301,85 @@ backend_can_cache (struct context *c)
   CACHED_QUERY (can_cache, c->b->can_cache (c));
 }
 
-/* The data calls.  The protocol layer has already checked the request
- * against the export; these asserts document (and, in debug builds,
- * enforce) what every layer may assume, including for calls a filter
- * makes on its own.
+/* The data calls.  The protocol layer has already checked each client
+ * request against the export; these checks cover what a filter asks of
+ * the layer below it on its own, so that a buggy filter gets an error
+ * rather than a plugin getting a request it may assume cannot happen.
  */
+static bool
+check_ready (struct context *c, const char *what, int *err)
+{
+  if (!(c->state & CONTEXT_PREPARED)) {
+    nbdkit_error ("%s: %s called on a context that is not prepared",
+                  c->b->name, what);
+    *err = EINVAL;
+    return false;
+  }
+  return true;
+}
+
+static bool
+check_range (struct context *c, const char *what, uint64_t offset,
+             uint32_t count, int *err)
+{
+  if (c->exportsize == -1 && backend_get_size (c) == -1) {
+    *err = EIO;
+    return false;
+  }
+  if (!backend_valid_range (c, offset, count)) {
+    nbdkit_error ("%s: %s: invalid request: offset %" PRIu64 " count %"
+                  PRIu32 " (size %" PRIi64 ")",
+                  c->b->name, what, offset, count, c->exportsize);
+    *err = EINVAL;
+    return false;
+  }
+  return true;
+}
+
+/* Checks that a feature was (or is) granted before it is used. */
+static bool
+check_feature (struct context *c, const char *what, int r, int min,
+               int errnum, int *err)
+{
+  if (r == -1) {
+    *err = EIO;
+    return false;
+  }
+  if (r < min) {
+    nbdkit_error ("%s: %s called but not supported", c->b->name, what);
+    *err = errnum;
+    return false;
+  }
+  return true;
+}
+
+static bool
+check_flags (struct context *c, const char *what, uint32_t flags,
+             uint32_t allowed, int *err)
+{
+  if (flags & ~allowed) {
+    nbdkit_error ("%s: %s: unexpected flags 0x%" PRIx32,
+                  c->b->name, what, flags);
+    *err = EINVAL;
+    return false;
+  }
+  if ((flags & NBDKIT_FLAG_FUA) && backend_can_fua (c) <= NBDKIT_FUA_NONE) {
+    nbdkit_error ("%s: %s: FUA requested but not supported",
+                  c->b->name, what);
+    *err = EINVAL;
+    return false;
+  }
+  return true;
+}
+
 int
 backend_pread (struct context *c, void *buf, uint32_t count,
                uint64_t offset, uint32_t flags, int *err)
 {
-  assert (c->state & CONTEXT_PREPARED);
-  assert (backend_valid_range (c, offset, count));
-  assert (flags == 0);
+  if (!check_ready (c, "pread", err) ||
+      !check_range (c, "pread", offset, count, err) ||
+      !check_flags (c, "pread", flags, 0, err))
+    return -1;
   return c->b->pread (c, buf, count, offset, flags, err);
 }
 
@@ -319,20 +387,21 @@ int
 backend_pwrite (struct context *c, const void *buf, uint32_t count,
                 uint64_t offset, uint32_t flags, int *err)
 {
-  assert (c->state & CONTEXT_PREPARED);
-  assert (c->can_write == 1);
-  assert (backend_valid_range (c, offset, count));
-  assert (!(flags & ~NBDKIT_FLAG_FUA));
-  assert (!(flags & NBDKIT_FLAG_FUA) || c->can_fua > NBDKIT_FUA_NONE);
+  if (!check_ready (c, "pwrite", err) ||
+      !check_feature (c, "pwrite", backend_can_write (c), 1, EROFS, err) ||
+      !check_range (c, "pwrite", offset, count, err) ||
+      !check_flags (c, "pwrite", flags, NBDKIT_FLAG_FUA, err))
+    return -1;
   return c->b->pwrite (c, buf, count, offset, flags, err);
 }
 
 int
 backend_flush (struct context *c, uint32_t flags, int *err)
 {
-  assert (c->state & CONTEXT_PREPARED);
-  assert (c->can_flush == 1);
-  assert (flags == 0);
+  if (!check_ready (c, "flush", err) ||
+      !check_feature (c, "flush", backend_can_flush (c), 1, EINVAL, err) ||
+      !check_flags (c, "flush", flags, 0, err))
+    return -1;
   return c->b->flush (c, flags, err);
 }
 
@@ -340,10 +409,11 @@ int
 backend_trim (struct context *c, uint32_t count, uint64_t offset,
               uint32_t flags, int *err)
 {
-  assert (c->state & CONTEXT_PREPARED);
-  assert (c->can_write == 1 && c->can_trim == 1);
-  assert (backend_valid_range (c, offset, count));
-  assert (!(flags & ~NBDKIT_FLAG_FUA));
+  if (!check_ready (c, "trim", err) ||
+      !check_feature (c, "trim", backend_can_trim (c), 1, EROFS, err) ||
+      !check_range (c, "trim", offset, count, err) ||
+      !check_flags (c, "trim", flags, NBDKIT_FLAG_FUA, err))
+    return -1;
   return c->b->trim (c, count, offset, flags, err);
 }
 
@@ -351,12 +421,14 @@ int
 backend_zero (struct context *c, uint32_t count, uint64_t offset,
               uint32_t flags, int *err)
 {
-  assert (c->state & CONTEXT_PREPARED);
-  assert (c->can_write == 1 && c->can_zero > NBDKIT_ZERO_NONE);
-  assert (backend_valid_range (c, offset, count));
-  assert (!(flags & ~(NBDKIT_FLAG_MAY_TRIM | NBDKIT_FLAG_FUA |
-                      NBDKIT_FLAG_FAST_ZERO)));
-  if (flags & NBDKIT_FLAG_FAST_ZERO && c->can_fast_zero != 1) {
+  if (!check_ready (c, "zero", err) ||
+      !check_feature (c, "zero", backend_can_zero (c), NBDKIT_ZERO_EMULATE,
+                      EROFS, err) ||
+      !check_range (c, "zero", offset, count, err) ||
+      !check_flags (c, "zero", flags, NBDKIT_FLAG_MAY_TRIM | NBDKIT_FLAG_FUA |
+                    NBDKIT_FLAG_FAST_ZERO, err))
+    return -1;
+  if (flags & NBDKIT_FLAG_FAST_ZERO && backend_can_fast_zero (c) != 1) {
     *err = ENOTSUP;
     return -1;
   }
@@ -367,10 +439,18 @@ int
 backend_extents (struct context *c, uint32_t count, uint64_t offset,
                  uint32_t flags, struct nbdkit_extents *extents, int *err)
 {
-  assert (c->state & CONTEXT_PREPARED);
-  assert (backend_valid_range (c, offset, count));
-  assert (!(flags & ~NBDKIT_FLAG_REQ_ONE));
-  if (c->can_extents == 0) {
+  int r;
+
+  if (!check_ready (c, "extents", err) ||
+      !check_range (c, "extents", offset, count, err) ||
+      !check_flags (c, "extents", flags, NBDKIT_FLAG_REQ_ONE, err))
+    return -1;
+  r = backend_can_extents (c);
+  if (r == -1) {
+    *err = EIO;
+    return -1;
+  }
+  if (r == 0) {
     /* Without extents everything is data. */
     if (nbdkit_add_extent (extents, offset, count, 0) == -1) {
       *err = errno ? errno : ENOMEM;
@@ -385,9 +465,136 @@ int
 backend_cache (struct context *c, uint32_t count, uint64_t offset,
                uint32_t flags, int *err)
 {
-  assert (c->state & CONTEXT_PREPARED);
-  assert (c->can_cache > NBDKIT_CACHE_NONE);
-  assert (backend_valid_range (c, offset, count));
-  assert (flags == 0);
+  if (!check_ready (c, "cache", err) ||
+      !check_feature (c, "cache", backend_can_cache (c), NBDKIT_CACHE_EMULATE,
+                      EINVAL, err) ||
+      !check_range (c, "cache", offset, count, err) ||
+      !check_flags (c, "cache", flags, 0, err))
+    return -1;
   return c->b->cache (c, count, offset, flags, err);
 }
+
+/* ---- what a filter's nbdkit_next points at ---- */
+
+#define CTX(next) ((struct context *) (next))
+
+static int
+next_prepare (nbdkit_next *next)
+{
+  return backend_prepare (CTX (next));
+}
+
+static int
+next_finalize (nbdkit_next *next)
+{
+  return backend_finalize (CTX (next));
+}
+
+static int64_t
+next_get_size (nbdkit_next *next)
+{
+  return backend_get_size (CTX (next));
+}
+
+static const char *
+next_export_description (nbdkit_next *next)
+{
+  return backend_export_description (CTX (next));
+}
+
+static int
+next_block_size (nbdkit_next *next, uint32_t *minimum, uint32_t *preferred,
+                 uint32_t *maximum)
+{
+  return backend_block_size (CTX (next), minimum, preferred, maximum);
+}
+
+#define NEXT_QUERY(name)                        \
+  static int                                    \
+  next_##name (nbdkit_next *next)               \
+  {                                             \
+    return backend_##name (CTX (next));         \
+  }
+NEXT_QUERY (can_write)
+NEXT_QUERY (can_flush)
+NEXT_QUERY (is_rotational)
+NEXT_QUERY (can_trim)
+NEXT_QUERY (can_zero)
+NEXT_QUERY (can_fast_zero)
+NEXT_QUERY (can_extents)
+NEXT_QUERY (can_fua)
+NEXT_QUERY (can_multi_conn)
+NEXT_QUERY (can_cache)
+
+static int
+next_pread (nbdkit_next *next, void *buf, uint32_t count, uint64_t offset,
+            uint32_t flags, int *err)
+{
+  return backend_pread (CTX (next), buf, count, offset, flags, err);
+}
+
+static int
+next_pwrite (nbdkit_next *next, const void *buf, uint32_t count,
+             uint64_t offset, uint32_t flags, int *err)
+{
+  return backend_pwrite (CTX (next), buf, count, offset, flags, err);
+}
+
+static int
+next_flush (nbdkit_next *next, uint32_t flags, int *err)
+{
+  return backend_flush (CTX (next), flags, err);
+}
+
+static int
+next_trim (nbdkit_next *next, uint32_t count, uint64_t offset,
+           uint32_t flags, int *err)
+{
+  return backend_trim (CTX (next), count, offset, flags, err);
+}
+
+static int
+next_zero (nbdkit_next *next, uint32_t count, uint64_t offset,
+           uint32_t flags, int *err)
+{
+  return backend_zero (CTX (next), count, offset, flags, err);
+}
+
+static int
+next_extents (nbdkit_next *next, uint32_t count, uint64_t offset,
+              uint32_t flags, struct nbdkit_extents *extents, int *err)
+{
+  return backend_extents (CTX (next), count, offset, flags, extents, err);
+}
+
+static int
+next_cache (nbdkit_next *next, uint32_t count, uint64_t offset,
+            uint32_t flags, int *err)
+{
+  return backend_cache (CTX (next), count, offset, flags, err);
+}
+
+const struct nbdkit_next_ops backend_next_ops = {
+  .prepare = next_prepare,
+  .finalize = next_finalize,
+  .get_size = next_get_size,
+  .export_description = next_export_description,
+  .block_size = next_block_size,
+  .can_write = next_can_write,
+  .can_flush = next_can_flush,
+  .is_rotational = next_is_rotational,
+  .can_trim = next_can_trim,
+  .can_zero = next_can_zero,
+  .can_fast_zero = next_can_fast_zero,
+  .can_extents = next_can_extents,
+  .can_fua = next_can_fua,
+  .can_multi_conn = next_can_multi_conn,
+  .can_cache = next_can_cache,
+  .pread = next_pread,
+  .pwrite = next_pwrite,
+  .flush = next_flush,
+  .trim = next_trim,
+  .zero = next_zero,
+  .extents = next_extents,
+  .cache = next_cache,
+};

@@ -92,6 +92,11 @@ enum {
 };
 
 struct context {
+  /* First, so that a context is also the nbdkit_next a filter above it
+   * calls through: next->pread (next, ...).
+   */
+  struct nbdkit_next_ops next;
+
   struct backend *b;
   void *handle;                 /* what the layer's .open returned */
   struct context *c_next;       /* the context this one opened below it */
@@ -106,6 +111,12 @@ struct context {
   int can_write, can_flush, is_rotational, can_trim, can_zero;
   int can_fast_zero, can_extents, can_fua, can_multi_conn, can_cache;
 };
+
+/* filters.c: load one filter on top of NEXT. */
+extern struct backend *filter_register (struct backend *next, size_t index,
+                                        const char *filename, void *dl,
+                                        struct nbdkit_filter *(*init) (void));
+extern char *find_filter_file (const char *name_or_path);
 
 /* plugins.c: load the plugin at the bottom of the chain. */
 extern struct backend *plugin_register (size_t index, const char *filename,
@@ -125,6 +136,8 @@ extern void backend_unload (struct backend *b, void (*unload) (void));
 extern struct context *backend_open (struct backend *b, int readonly,
                                      const char *exportname,
                                      struct connection *conn);
+/* The operations every context offers to the layer above it. */
+extern const struct nbdkit_next_ops backend_next_ops;
 extern int backend_prepare (struct context *c);
 extern int backend_finalize (struct context *c);
 extern void backend_close (struct context *c);

@@ -139,13 +139,7 @@ conn_free_interns (struct connection *conn)
 static int
 run_preconnect (struct connection *conn)
 {
-  struct backend *b;
-
-  for_each_backend (b) {
-    if (b->preconnect (b, readonly_option) == -1)
-      return -1;
-  }
-  return 0;
+  return top->preconnect (top, readonly_option);
 }
 
 /* Serves one client from handshake to disconnect.  Closes the fds. */

@@ -17,30 +17,9 @@
 
 #define NBDKIT_API_VERSION 2
 #include "nbdkit-plugin.h"
+#include "nbdkit-filter.h"
 
-/* ---- extents.c: the list a plugin fills for block status ---- */
-struct nbdkit_extent {
-  uint64_t offset;
-  uint64_t length;
-  uint32_t type;                /* NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO */
-};
-/* These are also public (exported) for filters. */
-extern struct nbdkit_extents *nbdkit_extents_new (uint64_t start, uint64_t end);
-extern void nbdkit_extents_free (struct nbdkit_extents *);
-extern size_t nbdkit_extents_count (const struct nbdkit_extents *);
-extern struct nbdkit_extent nbdkit_get_extent (const struct nbdkit_extents *,
-                                               size_t);
-
-/* ---- exports.c: the list a plugin fills for NBD_OPT_LIST ---- */
-struct nbdkit_export {
-  char *name;
-  char *description;
-};
-extern struct nbdkit_exports *nbdkit_exports_new (void);
-extern void nbdkit_exports_free (struct nbdkit_exports *);
-extern size_t nbdkit_exports_count (const struct nbdkit_exports *);
-extern struct nbdkit_export nbdkit_get_export (const struct nbdkit_exports *,
-                                              size_t);
+/* ---- extents.c, exports.c (the public parts are in nbdkit-filter.h) ---- */
 /* True if the plugin called nbdkit_use_default_export. */
 extern bool exports_uses_default (const struct nbdkit_exports *);
 

@@ -46,6 +46,7 @@ enum {
   DUMP_CONFIG_OPTION = 256,
   DUMP_PLUGIN_OPTION,
   EXIT_WITH_PARENT_OPTION,
+  FILTER_OPTION,
   LOG_OPTION,
   NO_MC_OPTION,
   NO_SR_OPTION,
@@ -61,6 +62,7 @@ static const struct option long_options[] = {
   { "export", required_argument, NULL, 'e' },
   { "export-name", required_argument, NULL, 'e' },
   { "exportname", required_argument, NULL, 'e' },
+  { "filter", required_argument, NULL, FILTER_OPTION },
   { "foreground", no_argument, NULL, 'f' },
   { "no-fork", no_argument, NULL, 'f' },
   { "group", required_argument, NULL, 'g' },
@@ -107,30 +109,55 @@ bad_usage (const char *fmt, ...)
   exit (EXIT_FAILURE);
 }
 
-/* Loads the plugin named on the command line. */
-static struct backend *
-open_plugin (const char *name)
+/* dlopens a plugin or filter file and finds its init function. */
+static void *
+open_layer (const char *filename, const char *type, const char *symbol,
+            void **dl)
 {
-  char *filename = find_plugin_file (name);
-  struct nbdkit_plugin *(*init) (void);
-  struct backend *b;
-  void *dl;
+  void *init;
 
-  dl = dlopen (filename, RTLD_NOW | RTLD_GLOBAL);
-  if (dl == NULL) {
-    fprintf (stderr, "%s: cannot open plugin \"%s\": %s\n",
-             program_name, filename, dlerror ());
+  *dl = dlopen (filename, RTLD_NOW | RTLD_GLOBAL);
+  if (*dl == NULL) {
+    fprintf (stderr, "%s: cannot open %s \"%s\": %s\n",
+             program_name, type, filename, dlerror ());
     exit (EXIT_FAILURE);
   }
   dlerror ();
-  *(void **) (&init) = dlsym (dl, "plugin_init");
+  init = dlsym (*dl, symbol);
   if (init == NULL) {
-    fprintf (stderr, "%s: %s: not a plugin (no plugin_init symbol): %s\n",
-             program_name, filename, dlerror ());
+    fprintf (stderr, "%s: %s: not a %s (no %s symbol)\n",
+             program_name, filename, type, symbol);
     exit (EXIT_FAILURE);
   }
-  b = plugin_register (0, filename, dl, init);
+  return init;
+}
+
+/* Loads the plugin, then the filters on top of it.  FILTERS is in
+ * command-line order, and the first one given sits nearest the client.
+ */
+static struct backend *
+open_chain (const char *plugin_name, char **filters, size_t n_filters)
+{
+  struct nbdkit_plugin *(*plugin_init) (void);
+  struct nbdkit_filter *(*filter_init) (void);
+  struct backend *b;
+  char *filename;
+  void *dl;
+  size_t i;
+
+  filename = find_plugin_file (plugin_name);
+  *(void **) (&plugin_init) = open_layer (filename, "plugin", "plugin_init",
+                                          &dl);
+  b = plugin_register (0, filename, dl, plugin_init);
   free (filename);
+
+  for (i = n_filters; i > 0; --i) {
+    filename = find_filter_file (filters[i - 1]);
+    *(void **) (&filter_init) = open_layer (filename, "filter",
+                                            "filter_init", &dl);
+    b = filter_register (b, n_filters - i + 1, filename, dl, filter_init);
+    free (filename);
+  }
   return b;
 }
 
@@ -274,6 +301,8 @@ main (int argc, char *argv[])
   bool exit_with_parent = false;
   const char *user = NULL, *group = NULL;
   size_t activated = 0;
+  char **filters = NULL;
+  size_t n_filters = 0;
   int c;
 
   set_up_quit_pipe ();
@@ -347,6 +376,16 @@ main (int argc, char *argv[])
     case EXIT_WITH_PARENT_OPTION:
       exit_with_parent = true;
       break;
+    case FILTER_OPTION: {
+      char **p = realloc (filters, (n_filters + 1) * sizeof *p);
+      if (p == NULL) {
+        perror ("realloc");
+        exit (EXIT_FAILURE);
+      }
+      filters = p;
+      filters[n_filters++] = optarg;
+      break;
+    }
     case LOG_OPTION:
       if (strcmp (optarg, "syslog") == 0)
         log_to_syslog = true;
@@ -396,16 +435,20 @@ main (int argc, char *argv[])
   if (listen_stdin && run)
     bad_usage ("-s and --run cannot be used together");
 
-  top = open_plugin (argv[optind]);
+  top = open_chain (argv[optind], filters, n_filters);
+  free (filters);
 
   if (help) {
     top->usage (top);
     exit (EXIT_SUCCESS);
   }
   if (version) {
-    const char *v = top->version (top);
+    struct backend *b;
     display_version ();
-    printf ("%s %s\n", top->name, v ? v : "");
+    for_each_backend (b) {
+      const char *v = b->version (b);
+      printf ("%s %s\n", b->name, v ? v : "");
+    }
     exit (EXIT_SUCCESS);
   }
   if (dumpplugin) {

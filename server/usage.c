@@ -25,6 +25,8 @@ usage (void)
 "      (with LISTEN_FDS/LISTEN_PID set: systemd socket activation)\n"
 "\n"
 "What to serve:\n"
+"      --filter FILTER   stack a filter (repeatable; the first is nearest\n"
+"                        the client)\n"
 "  -e, --exportname NAME export name for --run's $uri and oldstyle\n"
 "  -r, --readonly        refuse all writes\n"
 "  -t, --threads N       worker threads per connection (default %u)\n"

@@ -67,16 +67,7 @@ memory_config_complete (void)
                   "(or just SIZE), for example: blockkit memory 1G");
     return -1;
   }
-  return 0;
-}
 
-#define memory_config_help \
-  "[size=]SIZE                 (required) Size of the RAM disk, eg. 1G.\n" \
-  "allocator=sparse            Accepted for compatibility (the default)."
-
-static int
-memory_get_ready (void)
-{
   sa = sparse_array_new (size);
   if (sa == NULL) {
     nbdkit_error ("memory: cannot create the sparse array: %m");
@@ -84,6 +75,10 @@ memory_get_ready (void)
   }
   return 0;
 }
+
+#define memory_config_help \
+  "[size=]SIZE                 (required) Size of the RAM disk, eg. 1G.\n" \
+  "allocator=sparse            Accepted for compatibility (the default)."
 
 static void
 memory_dump_plugin (void)
@@ -242,7 +237,6 @@ static struct nbdkit_plugin plugin = {
   .config_complete   = memory_config_complete,
   .config_help       = memory_config_help,
   .magic_config_key  = "size",
-  .get_ready         = memory_get_ready,
   .dump_plugin       = memory_dump_plugin,
   .open              = memory_open,
   .get_size          = memory_get_size,
