@@ -1,0 +1,11 @@
+/* blockkit: the delay filter (placeholder until it is written). */
+#include <config.h>
+
+#include <nbdkit-filter.h>
+
+static struct nbdkit_filter filter = {
+  .name = "delay",
+  .longname = "blockkit delay filter (not yet implemented: passes through)",
+};
+
+NBDKIT_REGISTER_FILTER (filter)

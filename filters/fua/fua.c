@@ -1,0 +1,11 @@
+/* blockkit: the fua filter (placeholder until it is written). */
+#include <config.h>
+
+#include <nbdkit-filter.h>
+
+static struct nbdkit_filter filter = {
+  .name = "fua",
+  .longname = "blockkit fua filter (not yet implemented: passes through)",
+};
+
+NBDKIT_REGISTER_FILTER (filter)

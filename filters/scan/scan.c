@@ -1,0 +1,11 @@
+/* blockkit: the scan filter (placeholder until it is written). */
+#include <config.h>
+
+#include <nbdkit-filter.h>
+
+static struct nbdkit_filter filter = {
+  .name = "scan",
+  .longname = "blockkit scan filter (not yet implemented: passes through)",
+};
+
+NBDKIT_REGISTER_FILTER (filter)
