@@ -186,30 +186,34 @@ protocol_compute_eflags (struct connection *conn)
   return 0;
 }
 
+/* Closes the chain.  The caller holds the request lock. */
 static void
-close_export (struct connection *conn)
+close_export_locked (struct connection *conn)
 {
   if (conn->top_context) {
-    lock_request ();
     backend_finalize (conn->top_context);
     backend_close (conn->top_context);
-    unlock_request ();
     conn->top_context = NULL;
   }
 }
 
-/* Opens, prepares and sizes up the chain for EXPORTNAME ("" means the
- * default export).  On failure the chain is left closed.
- */
-int
-protocol_open_export (struct connection *conn, const char *exportname)
+static void
+close_export (struct connection *conn)
+{
+  lock_request ();
+  close_export_locked (conn);
+  unlock_request ();
+}
+
+static int
+open_export_locked (struct connection *conn, const char *exportname)
 {
   struct context *c;
   uint32_t minimum, preferred, maximum;
   int64_t size;
   char *name;
 
-  close_export (conn);
+  close_export_locked (conn);
 
   if (*exportname == '\0') {
     const char *def = top->default_export (top, conn->readonly, 0);
@@ -227,14 +231,12 @@ protocol_open_export (struct connection *conn, const char *exportname)
   free (conn->exportname);
   conn->exportname = name;
 
-  lock_request ();
   c = backend_open (top, conn->readonly, name, conn);
   if (c && backend_prepare (c) == -1) {
     backend_finalize (c);
     backend_close (c);
     c = NULL;
   }
-  unlock_request ();
   if (c == NULL)
     return -1;
   conn->top_context = c;
@@ -265,8 +267,25 @@ protocol_open_export (struct connection *conn, const char *exportname)
   return 0;
 
  err:
-  close_export (conn);
+  close_export_locked (conn);
   return -1;
+}
+
+/* Opens, prepares and sizes up the chain for EXPORTNAME ("" means the
+ * default export).  On failure the chain is left closed.  Every call into
+ * the chain here holds the request lock, so that under the
+ * serialize_all_requests model the handshake's callbacks are serialized
+ * with other clients' requests too.
+ */
+int
+protocol_open_export (struct connection *conn, const char *exportname)
+{
+  int r;
+
+  lock_request ();
+  r = open_export_locked (conn, exportname);
+  unlock_request ();
+  return r;
 }
 
 /* ---- reading options ---- */
@@ -350,17 +369,18 @@ opt_list (struct connection *conn, uint32_t option, uint32_t optlen)
   exports = nbdkit_exports_new ();
   if (exports == NULL)
     return -1;
-  if (top->list_exports (top, conn->readonly, 0, exports) == -1) {
+  lock_request ();
+  r = top->list_exports (top, conn->readonly, 0, exports);
+  if (r == 0 && exports_uses_default (exports)) {
+    const char *def = top->default_export (top, conn->readonly, 0);
+    if (def && nbdkit_add_export (exports, def, NULL) == -1)
+      r = -1;
+  }
+  unlock_request ();
+  if (r == -1) {
     nbdkit_exports_free (exports);
     return send_option_error (conn, option, NBD_REP_ERR_PLATFORM,
                               "listing exports failed");
-  }
-  if (exports_uses_default (exports)) {
-    const char *def = top->default_export (top, conn->readonly, 0);
-    if (def && nbdkit_add_export (exports, def, NULL) == -1) {
-      nbdkit_exports_free (exports);
-      return -1;
-    }
   }
 
   n = nbdkit_exports_count (exports);
