@@ -174,6 +174,13 @@ extern int backend_extents (struct context *c, uint32_t count,
 extern int backend_cache (struct context *c, uint32_t count, uint64_t offset,
                           uint32_t flags, int *err);
 
+/* chain-load.c: load the plugin and filters named on a command line, then
+ * pass them their KEY=VALUE words (bare words go to the magic key).
+ */
+extern struct backend *chain_load (const char *plugin_name, char **filters,
+                                   size_t n_filters);
+extern void chain_configure (int argc, char **argv);
+
 /* Call a function for each layer, from the client side down. */
 #define for_each_backend(b) for (b = top; b != NULL; b = b->next)
 

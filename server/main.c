@@ -5,7 +5,6 @@
  */
 #include <config.h>
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -22,13 +21,7 @@
 #include "options.h"
 #include "sockets.h"
 
-/* Settings (see connection.h and options.h). */
-const char *exportname_option;
-bool readonly_option;
-unsigned threads_option = DEFAULT_THREADS;
-bool oldstyle_option;
-bool no_sr_option;
-bool no_mc_option;
+/* Settings (see options.h; the chain's own are in chain-load.c). */
 const char *unixsocket;
 const char *port;
 const char *ipaddr;
@@ -36,8 +29,6 @@ const char *pidfile;
 const char *run;
 bool foreground;
 bool listen_stdin;
-
-struct backend *top;
 
 static char *tmpdir;            /* for -U - */
 static char *unixsocket_alloc;
@@ -107,105 +98,6 @@ bad_usage (const char *fmt, ...)
   fprintf (stderr, "\nTry '%s --help' for more information.\n",
            program_name);
   exit (EXIT_FAILURE);
-}
-
-/* dlopens a plugin or filter file and finds its init function. */
-static void *
-open_layer (const char *filename, const char *type, const char *symbol,
-            void **dl)
-{
-  void *init;
-
-  *dl = dlopen (filename, RTLD_NOW | RTLD_GLOBAL);
-  if (*dl == NULL) {
-    fprintf (stderr, "%s: cannot open %s \"%s\": %s\n",
-             program_name, type, filename, dlerror ());
-    exit (EXIT_FAILURE);
-  }
-  dlerror ();
-  init = dlsym (*dl, symbol);
-  if (init == NULL) {
-    fprintf (stderr, "%s: %s: not a %s (no %s symbol)\n",
-             program_name, filename, type, symbol);
-    exit (EXIT_FAILURE);
-  }
-  return init;
-}
-
-/* Loads the plugin, then the filters on top of it.  FILTERS is in
- * command-line order, and the first one given sits nearest the client.
- */
-static struct backend *
-open_chain (const char *plugin_name, char **filters, size_t n_filters)
-{
-  struct nbdkit_plugin *(*plugin_init) (void);
-  struct nbdkit_filter *(*filter_init) (void);
-  struct backend *b;
-  char *filename;
-  void *dl;
-  size_t i;
-
-  filename = find_plugin_file (plugin_name);
-  *(void **) (&plugin_init) = open_layer (filename, "plugin", "plugin_init",
-                                          &dl);
-  b = plugin_register (0, filename, dl, plugin_init);
-  free (filename);
-
-  for (i = n_filters; i > 0; --i) {
-    filename = find_filter_file (filters[i - 1]);
-    *(void **) (&filter_init) = open_layer (filename, "filter",
-                                            "filter_init", &dl);
-    b = filter_register (b, n_filters - i + 1, filename, dl, filter_init);
-    free (filename);
-  }
-  return b;
-}
-
-static bool
-is_config_key (const char *key, size_t len)
-{
-  size_t i;
-
-  if (len == 0 || key[0] == '-')
-    return false;
-  for (i = 0; i < len; ++i) {
-    unsigned char c = key[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
-      return false;
-  }
-  return true;
-}
-
-/* Passes KEY=VALUE parameters to the chain.  A bare word is the value of
- * the plugin's magic key, if it has one.
- */
-static void
-configure_chain (int argc, char **argv)
-{
-  const char *magic = top->magic_config_key (top);
-  int i;
-
-  for (i = 0; i < argc; ++i) {
-    const char *eq = strchr (argv[i], '=');
-
-    if (eq && is_config_key (argv[i], eq - argv[i])) {
-      char *key = strndup (argv[i], eq - argv[i]);
-      if (key == NULL) {
-        perror ("strndup");
-        exit (EXIT_FAILURE);
-      }
-      top->config (top, key, eq + 1);
-      free (key);
-    }
-    else if (magic)
-      top->config (top, magic, argv[i]);
-    else
-      bad_usage ("expected KEY=VALUE after the plugin name, got \"%s\" "
-                 "(plugin %s has no magic key, see '%s %s --help')",
-                 argv[i], top->name, program_name, top->name);
-  }
-  top->config_complete (top);
 }
 
 static void
@@ -435,7 +327,7 @@ main (int argc, char *argv[])
   if (listen_stdin && run)
     bad_usage ("-s and --run cannot be used together");
 
-  top = open_chain (argv[optind], filters, n_filters);
+  top = chain_load (argv[optind], filters, n_filters);
   free (filters);
 
   if (help) {
@@ -456,7 +348,7 @@ main (int argc, char *argv[])
     exit (EXIT_SUCCESS);
   }
 
-  configure_chain (argc - optind - 1, argv + optind + 1);
+  chain_configure (argc - optind - 1, argv + optind + 1);
   check_unused_debug_flags ();
   lock_init_thread_model ();
 
