@@ -91,8 +91,17 @@ struct connection {
   size_t n_corked;
 };
 
+/* What a client is told about the export. */
+struct export_info {
+  uint64_t size;
+  uint16_t eflags;
+  uint32_t min_block, pref_block, max_block;
+};
+
 /* connections.c */
 extern void handle_single_connection (int sockin, int sockout);
+extern int probe_export (const char *exportname, struct export_info *info);
+extern int handle_kernel_connection (int fd, const char *exportname);
 extern int conn_recv_full (struct connection *conn, void *buf, size_t len);
 extern int conn_send_iov (struct connection *conn, struct iovec *iov,
                           int iovcnt);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "nbd-protocol.h"
 
 static bool
 fd_is_socket (int fd)
@@ -136,24 +137,14 @@ conn_free_interns (struct connection *conn)
   conn->n_interns = conn->interns_cap = 0;
 }
 
-static int
-run_preconnect (struct connection *conn)
+static struct connection *
+new_connection (int sockin, int sockout)
 {
-  return top->preconnect (top, readonly_option);
-}
+  struct connection *conn = calloc (1, sizeof *conn);
 
-/* Serves one client from handshake to disconnect.  Closes the fds. */
-void
-handle_single_connection (int sockin, int sockout)
-{
-  struct connection *conn;
-
-  lock_connection ();
-
-  conn = calloc (1, sizeof *conn);
   if (conn == NULL) {
     perror ("calloc");
-    goto out_close;
+    return NULL;
   }
   conn->sockin = sockin;
   conn->sockout = sockout;
@@ -170,17 +161,12 @@ handle_single_connection (int sockin, int sockout)
   pthread_mutex_init (&conn->send_lock, NULL);
   pthread_mutex_init (&conn->queue_lock, NULL);
   pthread_cond_init (&conn->queue_cond, NULL);
+  return conn;
+}
 
-  threadlocal_set_conn (conn);
-
-  if (run_preconnect (conn) == -1)
-    goto out;
-  if (protocol_handshake (conn) == -1)
-    goto out;
-
-  protocol_transmission (conn);
-
- out:
+static void
+free_connection (struct connection *conn)
+{
   if (conn->top_context) {
     lock_request ();
     if (backend_finalize (conn->top_context) == -1)
@@ -189,8 +175,6 @@ handle_single_connection (int sockin, int sockout)
     unlock_request ();
     conn->top_context = NULL;
   }
-  threadlocal_set_conn (NULL);
-
   while (conn->free_requests) {
     struct request *req = conn->free_requests;
     conn->free_requests = req->next;
@@ -204,10 +188,90 @@ handle_single_connection (int sockin, int sockout)
   pthread_mutex_destroy (&conn->queue_lock);
   pthread_cond_destroy (&conn->queue_cond);
   free (conn);
+}
+
+/* Serves one client from handshake to disconnect.  Closes the fds. */
+void
+handle_single_connection (int sockin, int sockout)
+{
+  struct connection *conn;
+
+  lock_connection ();
+
+  conn = new_connection (sockin, sockout);
+  if (conn == NULL)
+    goto out_close;
+  threadlocal_set_conn (conn);
+  if (top->preconnect (top, readonly_option) == 0 &&
+      protocol_handshake (conn) == 0)
+    protocol_transmission (conn);
+  free_connection (conn);
+  threadlocal_set_conn (NULL);
 
  out_close:
   close (sockin);
   if (sockout != sockin)
     close (sockout);
   unlock_connection ();
+}
+
+/* Opens the export once, outside any client, to learn what a client
+ * would be told: nbdattach must give the kernel size and flags itself.
+ */
+int
+probe_export (const char *exportname, struct export_info *info)
+{
+  struct connection *conn = new_connection (-1, -1);
+  int r;
+
+  if (conn == NULL)
+    return -1;
+  threadlocal_set_conn (conn);
+  r = protocol_open_export (conn, exportname);
+  if (r == 0) {
+    info->size = conn->exportsize;
+    info->eflags = conn->eflags;
+    info->min_block = conn->min_block;
+    info->pref_block = conn->pref_block;
+    info->max_block = conn->max_block;
+  }
+  free_connection (conn);
+  threadlocal_set_conn (NULL);
+  return r;
+}
+
+/* Serves one end of a socketpair whose other end the kernel's nbd driver
+ * holds.  The kernel does no handshake: the export is opened here and
+ * the first bytes on the socket are requests.  Simple replies only, no
+ * meta contexts.  When the kernel disconnects (NBD_CMD_DISC or EOF), the
+ * chain is flushed, since the kernel sends no flush of its own first.
+ * Closes FD.
+ */
+int
+handle_kernel_connection (int fd, const char *exportname)
+{
+  struct connection *conn;
+  int r = -1, err;
+
+  conn = new_connection (fd, fd);
+  if (conn == NULL)
+    goto out_close;
+  threadlocal_set_conn (conn);
+  if (protocol_open_export (conn, exportname) == 0) {
+    protocol_transmission (conn);
+    r = 0;
+    if ((conn->eflags & NBD_FLAG_SEND_FLUSH) && !conn->readonly) {
+      lock_request ();
+      r = backend_flush (conn->top_context, 0, &err);
+      unlock_request ();
+      if (r == -1)
+        nbdkit_error ("flush after disconnect: %s", strerror (err));
+    }
+  }
+  free_connection (conn);
+  threadlocal_set_conn (NULL);
+
+ out_close:
+  close (fd);
+  return r;
 }

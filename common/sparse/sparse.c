@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 
 #include "sparse.h"
@@ -25,8 +26,21 @@ struct node {
   void *slot[NODE_SLOTS];
 };
 
-struct sparse_array {
+/* The lock is sharded: a reader takes the read side of one shard
+ * chosen by its thread, so threads on different CPUs do not fight over
+ * one cache line on every request; a writer (zero/trim) takes the
+ * write side of every shard.
+ */
+#ifndef LOCK_SHARDS
+#define LOCK_SHARDS 16
+#endif
+
+struct lock_shard {
   pthread_rwlock_t lock;
+} __attribute__ ((aligned (64)));
+
+struct sparse_array {
+  struct lock_shard shard[LOCK_SHARDS];
   unsigned levels;            /* height of the tree, >= 1 */
   struct node *root;          /* at level LEVELS-1; never freed early */
   uint64_t pages;             /* allocated pages (atomic) */
@@ -36,6 +50,28 @@ static inline void *
 load_slot (void **slotp)
 {
   return __atomic_load_n (slotp, __ATOMIC_ACQUIRE);
+}
+
+/* Allocate zeroed memory that is really backed by RAM.  calloc may
+ * hand back fresh, untouched memory; if a read then touched it first,
+ * the kernel would map the shared zero page, and the first write after
+ * that would need a copy-on-write fault with a TLB shootdown across
+ * every CPU running a server thread.  Writing to every (4 KiB or
+ * larger) page now faults the memory in once, cheaply.  The writes are
+ * volatile because the compiler would turn malloc+memset into calloc.
+ */
+static void *
+alloc_zeroed (size_t n)
+{
+  unsigned char *p = calloc (1, n);
+  size_t i;
+
+  if (p && n > 0) {
+    for (i = 0; i < n; i += 4096)
+      ((volatile unsigned char *) p)[i] = 0;
+    ((volatile unsigned char *) p)[n - 1] = 0; /* p need not be aligned */
+  }
+  return p;
 }
 
 /* Publish NEW in *SLOTP if it is still NULL.  Returns the pointer that
@@ -81,7 +117,7 @@ sparse_array_new (uint64_t size)
   struct sparse_array *sa;
   pthread_rwlockattr_t attr;
   uint64_t npages;
-  unsigned bits = 0;
+  unsigned bits = 0, i;
   int r;
 
   if (size > (uint64_t) SPARSE_MAX_SIZE) {
@@ -89,9 +125,10 @@ sparse_array_new (uint64_t size)
     return NULL;
   }
 
-  sa = calloc (1, sizeof *sa);
+  sa = aligned_alloc (64, sizeof *sa);
   if (sa == NULL)
     return NULL;
+  memset (sa, 0, sizeof *sa);
 
   /* Bits of page number needed, then levels of NODE_BITS each. */
   npages = (size + SPARSE_PAGE_SIZE - 1) >> SPARSE_PAGE_BITS;
@@ -111,14 +148,19 @@ sparse_array_new (uint64_t size)
   pthread_rwlockattr_setkind_np (&attr,
                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 #endif
-  r = pthread_rwlock_init (&sa->lock, &attr);
-  pthread_rwlockattr_destroy (&attr);
-  if (r != 0) {
-    free (sa->root);
-    free (sa);
-    errno = r;
-    return NULL;
+  for (i = 0; i < LOCK_SHARDS; ++i) {
+    r = pthread_rwlock_init (&sa->shard[i].lock, &attr);
+    if (r != 0) {
+      while (i-- > 0)
+        pthread_rwlock_destroy (&sa->shard[i].lock);
+      pthread_rwlockattr_destroy (&attr);
+      free (sa->root);
+      free (sa);
+      errno = r;
+      return NULL;
+    }
   }
+  pthread_rwlockattr_destroy (&attr);
 
   return sa;
 }
@@ -144,10 +186,13 @@ free_node (struct node *n, unsigned level)
 void
 sparse_array_free (struct sparse_array *sa)
 {
+  unsigned i;
+
   if (sa == NULL)
     return;
   free_node (sa->root, sa->levels - 1);
-  pthread_rwlock_destroy (&sa->lock);
+  for (i = 0; i < LOCK_SHARDS; ++i)
+    pthread_rwlock_destroy (&sa->shard[i].lock);
   free (sa);
 }
 
@@ -155,6 +200,41 @@ uint64_t
 sparse_array_pages (struct sparse_array *sa)
 {
   return __atomic_load_n (&sa->pages, __ATOMIC_RELAXED);
+}
+
+/* Each thread sticks to one shard, handed out round-robin. */
+static unsigned next_shard;
+static __thread unsigned my_shard = UINT_MAX;
+
+static inline pthread_rwlock_t *
+read_lock (struct sparse_array *sa)
+{
+  pthread_rwlock_t *lock;
+
+  if (my_shard == UINT_MAX)
+    my_shard = __atomic_fetch_add (&next_shard, 1, __ATOMIC_RELAXED)
+      % LOCK_SHARDS;
+  lock = &sa->shard[my_shard].lock;
+  pthread_rwlock_rdlock (lock);
+  return lock;
+}
+
+static void
+write_lock (struct sparse_array *sa)
+{
+  unsigned i;
+
+  for (i = 0; i < LOCK_SHARDS; ++i)
+    pthread_rwlock_wrlock (&sa->shard[i].lock);
+}
+
+static void
+write_unlock (struct sparse_array *sa)
+{
+  unsigned i;
+
+  for (i = LOCK_SHARDS; i-- > 0; )
+    pthread_rwlock_unlock (&sa->shard[i].lock);
 }
 
 /* Find the page holding page number PNUM, or NULL. */
@@ -190,7 +270,7 @@ lookup_alloc_page (struct sparse_array *sa, uint64_t pnum)
     slotp = &n->slot[(pnum >> (level * NODE_BITS)) & NODE_MASK];
     c = load_slot (slotp);
     if (c == NULL) {
-      struct node *new = calloc (1, sizeof *new);
+      struct node *new = alloc_zeroed (sizeof *new);
       if (new == NULL)
         return NULL;
       c = publish_slot (n, slotp, new, &won);
@@ -203,7 +283,7 @@ lookup_alloc_page (struct sparse_array *sa, uint64_t pnum)
   slotp = &n->slot[pnum & NODE_MASK];
   p = load_slot (slotp);
   if (p == NULL) {
-    void *new = calloc (1, SPARSE_PAGE_SIZE);
+    void *new = alloc_zeroed (SPARSE_PAGE_SIZE);
     if (new == NULL)
       return NULL;
     p = publish_slot (n, slotp, new, &won);
@@ -221,7 +301,7 @@ sparse_array_read (struct sparse_array *sa,
 {
   unsigned char *out = buf;
 
-  pthread_rwlock_rdlock (&sa->lock);
+  pthread_rwlock_t *lock = read_lock (sa);
   while (count > 0) {
     uint64_t pnum = offset >> SPARSE_PAGE_BITS;
     uint64_t pofs = offset & (SPARSE_PAGE_SIZE - 1);
@@ -236,7 +316,7 @@ sparse_array_read (struct sparse_array *sa,
     offset += n;
     count -= n;
   }
-  pthread_rwlock_unlock (&sa->lock);
+  pthread_rwlock_unlock (lock);
 }
 
 int
@@ -246,7 +326,7 @@ sparse_array_write (struct sparse_array *sa,
   const unsigned char *in = buf;
   int ret = 0;
 
-  pthread_rwlock_rdlock (&sa->lock);
+  pthread_rwlock_t *lock = read_lock (sa);
   while (count > 0) {
     uint64_t pnum = offset >> SPARSE_PAGE_BITS;
     uint64_t pofs = offset & (SPARSE_PAGE_SIZE - 1);
@@ -270,7 +350,7 @@ sparse_array_write (struct sparse_array *sa,
     offset += n;
     count -= n;
   }
-  pthread_rwlock_unlock (&sa->lock);
+  pthread_rwlock_unlock (lock);
   return ret;
 }
 
@@ -285,7 +365,7 @@ sparse_array_fill (struct sparse_array *sa, int c,
     return 0;
   }
 
-  pthread_rwlock_rdlock (&sa->lock);
+  pthread_rwlock_t *lock = read_lock (sa);
   while (count > 0) {
     uint64_t pnum = offset >> SPARSE_PAGE_BITS;
     uint64_t pofs = offset & (SPARSE_PAGE_SIZE - 1);
@@ -301,7 +381,7 @@ sparse_array_fill (struct sparse_array *sa, int c,
     offset += n;
     count -= n;
   }
-  pthread_rwlock_unlock (&sa->lock);
+  pthread_rwlock_unlock (lock);
   return ret;
 }
 
@@ -370,14 +450,14 @@ sparse_array_zero (struct sparse_array *sa, uint64_t count, uint64_t offset)
   if (end < offset)             /* overflow: clip to the address space */
     end = UINT64_MAX;
 
-  pthread_rwlock_wrlock (&sa->lock);
+  write_lock (sa);
   if (sa->root->used > 0) {
     uint64_t limit = sa->levels * NODE_BITS + SPARSE_PAGE_BITS >= 64
       ? UINT64_MAX : slot_span (sa->levels);
     if (offset < limit)
       zero_node (sa, sa->root, sa->levels - 1, 0, offset, MIN (end, limit));
   }
-  pthread_rwlock_unlock (&sa->lock);
+  write_unlock (sa);
 }
 
 /* Run-length state for sparse_array_extents. */
@@ -446,10 +526,10 @@ sparse_array_extents (struct sparse_array *sa,
   limit = sa->levels * NODE_BITS + SPARSE_PAGE_BITS >= 64
     ? UINT64_MAX : slot_span (sa->levels);
 
-  pthread_rwlock_rdlock (&sa->lock);
+  pthread_rwlock_t *lock = read_lock (sa);
   if (offset < limit)
     extents_node (&st, sa->root, sa->levels - 1, 0, offset, MIN (end, limit));
-  pthread_rwlock_unlock (&sa->lock);
+  pthread_rwlock_unlock (lock);
 
   /* Anything past the addressable space is a hole. */
   if (st.result == 0 && end > limit)

@@ -15,13 +15,17 @@
  *   - Zeroing (and trimming) frees pages that become all zero, and any
  *     interior node that becomes empty.
  *
- * Concurrency: a read/write lock.  Reads and writes (even writes that
- * allocate) take it shared; new pages and nodes are published with an
- * atomic compare-and-swap so that racing writers agree on one page.
- * Only zeroing, which may free memory, takes it exclusively.  As with
- * any block device, concurrent overlapping writes (or a read
- * overlapping a write) may see either old or new data byte by byte;
- * the NBD protocol leaves that unspecified.
+ * Concurrency: a read/write lock, sharded so that threads on different
+ * CPUs do not bounce one cache line.  Reads and writes (even writes
+ * that allocate) take their thread's shard shared; new pages and nodes
+ * are published with an atomic compare-and-swap so that racing writers
+ * agree on one page.  Only zeroing, which may free memory, takes every
+ * shard exclusively.  New pages are written to before use, so the
+ * kernel never maps the shared zero page under them (which would cost
+ * a TLB shootdown on the first write).  As with any block device,
+ * concurrent overlapping writes (or a read overlapping a write) may
+ * see either old or new data byte by byte; the NBD protocol leaves
+ * that unspecified.
  *
  * The library does not depend on the server: extents are reported
  * through a callback.

@@ -1,0 +1,297 @@
+/* nbdattach: /dev/nbdN devices as sysfs shows them, backend names, and
+ * the small state files that let --list name the plugin behind a device.
+ */
+#include <config.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libkmod.h>
+
+#include "nbdattach.h"
+
+#define NBDKIT_API_VERSION 2
+#include "nbdkit-plugin.h"
+
+/* "/dev/nbd3", "nbd3" or "3" → 3; -1 if it is none of these. */
+int
+parse_device (const char *arg)
+{
+  const char *p = arg;
+  char *end;
+  long n;
+
+  if (strncmp (p, "/dev/", 5) == 0)
+    p += 5;
+  if (strncmp (p, "nbd", 3) == 0)
+    p += 3;
+  if (!isdigit ((unsigned char) *p))
+    return -1;
+  errno = 0;
+  n = strtol (p, &end, 10);
+  if (errno || *end || n < 0 || n > 0xfffffffe)
+    return -1;
+  return n;
+}
+
+/* Reads a small sysfs file into BUF without its trailing newline. */
+static int
+read_sysfs (int index, const char *file, char *buf, size_t len)
+{
+  char path[128];
+  ssize_t r;
+  int fd;
+
+  snprintf (path, sizeof path, "/sys/block/nbd%d/%s", index, file);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return -1;
+  r = read (fd, buf, len - 1);
+  close (fd);
+  if (r < 0)
+    return -1;
+  buf[r] = '\0';
+  while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
+    buf[--r] = '\0';
+  return 0;
+}
+
+bool
+device_connected (int index)
+{
+  char buf[32];
+
+  return read_sysfs (index, "pid", buf, sizeof buf) == 0;
+}
+
+pid_t
+device_pid (int index)
+{
+  char buf[32];
+
+  if (read_sysfs (index, "pid", buf, sizeof buf) == -1)
+    return -1;
+  return atoi (buf);
+}
+
+uint64_t
+device_size (int index)
+{
+  char buf[32];
+
+  if (read_sysfs (index, "size", buf, sizeof buf) == -1)
+    return 0;
+  return strtoull (buf, NULL, 10) * 512;
+}
+
+char *
+device_backend (int index)
+{
+  char buf[256];
+
+  if (read_sysfs (index, "backend", buf, sizeof buf) == -1)
+    buf[0] = '\0';
+  return strdup (buf);
+}
+
+/* Calls FN on every nbd device in sysfs, in index order. */
+static int
+compare_ints (const void *a, const void *b)
+{
+  return *(const int *) a - *(const int *) b;
+}
+
+static int *
+all_devices (size_t *n)
+{
+  DIR *dir = opendir ("/sys/block");
+  struct dirent *d;
+  int *list = NULL;
+
+  *n = 0;
+  if (dir == NULL)
+    return NULL;
+  while ((d = readdir (dir)) != NULL) {
+    int index;
+    int *p;
+
+    if (strncmp (d->d_name, "nbd", 3) != 0 ||
+        (index = parse_device (d->d_name)) < 0)
+      continue;
+    p = realloc (list, (*n + 1) * sizeof *p);
+    if (p == NULL)
+      break;
+    list = p;
+    list[(*n)++] = index;
+  }
+  closedir (dir);
+  if (list)
+    qsort (list, *n, sizeof *list, compare_ints);
+  return list;
+}
+
+/* A device given as a path/index, or the device whose backend is NAME. */
+int
+find_device (const char *dev_or_name)
+{
+  int index = parse_device (dev_or_name);
+  size_t i, n;
+  int *list;
+
+  if (index >= 0)
+    return index;
+  list = all_devices (&n);
+  for (i = 0; i < n; ++i) {
+    char *backend = device_backend (list[i]);
+    bool match = backend && strcmp (backend, dev_or_name) == 0 &&
+      device_connected (list[i]);
+    free (backend);
+    if (match) {
+      index = list[i];
+      break;
+    }
+  }
+  free (list);
+  return index;
+}
+
+/* For the ioctl path, which cannot ask the kernel to choose. */
+int
+first_free_device (void)
+{
+  size_t i, n;
+  int *list = all_devices (&n);
+  int index = -1;
+
+  for (i = 0; i < n; ++i)
+    if (!device_connected (list[i]) && device_size (list[i]) == 0) {
+      index = list[i];
+      break;
+    }
+  free (list);
+  return index;
+}
+
+/* ---- state files: /run/nbdattach/nbdN ---- */
+
+static void
+state_path (int index, char *path, size_t len)
+{
+  snprintf (path, len, "%s/nbd%d", STATE_DIR, index);
+}
+
+void
+write_state (int index, const char *plugin, const char *name)
+{
+  char path[128], tmp[140];
+  FILE *fp;
+
+  if (mkdir (STATE_DIR, 0755) == -1 && errno != EEXIST)
+    return;                     /* --list will just know less */
+  state_path (index, path, sizeof path);
+  snprintf (tmp, sizeof tmp, "%s.tmp", path);
+  fp = fopen (tmp, "we");
+  if (fp == NULL)
+    return;
+  fprintf (fp, "pid=%d\nplugin=%s\nname=%s\n", (int) getpid (),
+           plugin, name ? name : "");
+  if (fclose (fp) == 0)
+    rename (tmp, path);
+  else
+    unlink (tmp);
+}
+
+void
+remove_state (int index)
+{
+  char path[128];
+
+  state_path (index, path, sizeof path);
+  unlink (path);
+}
+
+char *
+read_state (int index, const char *key)
+{
+  char path[128], line[512];
+  size_t klen = strlen (key);
+  char *value = NULL;
+  FILE *fp;
+
+  state_path (index, path, sizeof path);
+  fp = fopen (path, "re");
+  if (fp == NULL)
+    return NULL;
+  while (fgets (line, sizeof line, fp)) {
+    if (strncmp (line, key, klen) == 0 && line[klen] == '=') {
+      line[strcspn (line, "\n")] = '\0';
+      value = strdup (line + klen + 1);
+      break;
+    }
+  }
+  fclose (fp);
+  return value;
+}
+
+/* --list: one line per device, with a header. */
+int
+list_devices (void)
+{
+  size_t i, n;
+  int *list = all_devices (&n);
+
+  printf ("%-6s %-12s %14s %-9s %-20s %-8s %s\n",
+          "INDEX", "DEVICE", "SIZE", "CONNECTED", "NAME", "PID", "PLUGIN");
+  for (i = 0; i < n; ++i) {
+    int index = list[i];
+    bool connected = device_connected (index);
+    char *backend = device_backend (index);
+    char *plugin = connected ? read_state (index, "plugin") : NULL;
+    char dev[32];
+    char pid[16] = "-";
+
+    if (connected)
+      snprintf (pid, sizeof pid, "%d", (int) device_pid (index));
+    snprintf (dev, sizeof dev, "/dev/nbd%d", index);
+    printf ("%-6d %-12s %14llu %-9s %-20s %-8s %s\n",
+            index, dev, (unsigned long long) device_size (index),
+            connected ? "yes" : "no",
+            backend && *backend ? backend : "-", pid,
+            plugin && *plugin ? plugin : "-");
+    free (backend);
+    free (plugin);
+  }
+  free (list);
+  return 0;
+}
+
+/* Loads nbd.ko when the driver is missing (libkmod, as modprobe would). */
+int
+load_nbd_module (void)
+{
+  struct kmod_ctx *ctx = kmod_new (NULL, NULL);
+  struct kmod_module *mod = NULL;
+  int r;
+
+  if (ctx == NULL)
+    return -1;
+  r = kmod_module_new_from_name (ctx, "nbd", &mod);
+  if (r == 0)
+    r = kmod_module_probe_insert_module (mod, KMOD_PROBE_APPLY_BLACKLIST,
+                                         NULL, NULL, NULL, NULL);
+  if (mod)
+    kmod_module_unref (mod);
+  kmod_unref (ctx);
+  if (r < 0) {
+    errno = -r;
+    return -1;
+  }
+  return 0;
+}

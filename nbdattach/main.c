@@ -1,0 +1,648 @@
+/* nbdattach: serve a plugin chain as /dev/nbdN through the kernel's own
+ * nbd driver.
+ *
+ *   nbdattach [OPTIONS] [--filter=F]... PLUGIN [KEY=VALUE]...
+ *   nbdattach --list | --detach DEV|NAME | --check DEV|NAME
+ *
+ * The chain is the same as blockkit's (same plugins, filters and keys)
+ * and each kernel connection is served by the same transmission code as
+ * a network client.  See nbdattach(8).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "nbd-protocol.h"
+#include "nbdattach.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+bool verbose_option;
+
+static int device_index = -1;       /* -d */
+static int connections = 1;         /* -C */
+static uint64_t block_size = 512;   /* -b */
+static uint64_t timeout;            /* --timeout */
+static uint64_t dead_timeout = 60;  /* --dead-timeout */
+static const char *backend_name;    /* -n */
+static bool foreground;             /* -f */
+static const char *pidfile;         /* -P */
+static bool swap_mode;              /* --swap */
+static bool use_ioctl;              /* --ioctl */
+static const char *reattach_target; /* --reattach */
+
+/* Written by the signal handler, read by the main thread's poll. */
+static int signal_pipe[2] = { -1, -1 };
+
+enum {
+  CHECK_OPTION = 256,
+  DEAD_TIMEOUT_OPTION,
+  DETACH_OPTION,
+  FILTER_OPTION,
+  IOCTL_OPTION,
+  LIST_OPTION,
+  REATTACH_OPTION,
+  SWAP_OPTION,
+  TIMEOUT_OPTION,
+};
+
+static const char short_options[] = "b:C:d:D:e:fhn:P:rvV";
+static const struct option long_options[] = {
+  { "block-size", required_argument, NULL, 'b' },
+  { "check", required_argument, NULL, CHECK_OPTION },
+  { "connections", required_argument, NULL, 'C' },
+  { "dead-timeout", required_argument, NULL, DEAD_TIMEOUT_OPTION },
+  { "debug", required_argument, NULL, 'D' },
+  { "detach", required_argument, NULL, DETACH_OPTION },
+  { "device", required_argument, NULL, 'd' },
+  { "exportname", required_argument, NULL, 'e' },
+  { "filter", required_argument, NULL, FILTER_OPTION },
+  { "foreground", no_argument, NULL, 'f' },
+  { "help", no_argument, NULL, 'h' },
+  { "ioctl", no_argument, NULL, IOCTL_OPTION },
+  { "list", no_argument, NULL, LIST_OPTION },
+  { "name", required_argument, NULL, 'n' },
+  { "pidfile", required_argument, NULL, 'P' },
+  { "readonly", no_argument, NULL, 'r' },
+  { "read-only", no_argument, NULL, 'r' },
+  { "reattach", required_argument, NULL, REATTACH_OPTION },
+  { "swap", no_argument, NULL, SWAP_OPTION },
+  { "timeout", required_argument, NULL, TIMEOUT_OPTION },
+  { "verbose", no_argument, NULL, 'v' },
+  { "version", no_argument, NULL, 'V' },
+  { NULL },
+};
+
+static void
+usage (void)
+{
+  printf (
+"nbdattach - serve a blockkit plugin chain as a Linux block device\n"
+"\n"
+"Usage:\n"
+"  nbdattach [OPTIONS] [--filter=FILTER]... PLUGIN [KEY=VALUE]...\n"
+"  nbdattach --reattach DEVICE|NAME [OPTIONS] PLUGIN [KEY=VALUE]...\n"
+"  nbdattach --list\n"
+"  nbdattach --detach DEVICE|NAME\n"
+"  nbdattach --check DEVICE|NAME\n"
+"\n"
+"Options:\n"
+"  -d, --device DEV      /dev/nbdN or N (default: the kernel chooses)\n"
+"  -C, --connections N   connections (default 1; more needs multi-conn)\n"
+"  -b, --block-size N    logical block size, 512..4096 (default 512)\n"
+"  -r, --readonly        a read-only device\n"
+"      --timeout SECS    request timeout (default 0: never)\n"
+"      --dead-timeout SECS  how long the kernel waits for --reattach\n"
+"                        after the daemon dies (default 60)\n"
+"  -n, --name NAME       backend name (/sys/block/nbdN/backend, --list)\n"
+"  -e, --exportname NAME export name passed to the chain\n"
+"  -f, --foreground      stay in the foreground\n"
+"  -P, --pidfile FILE    write the daemon's pid\n"
+"      --swap            lock memory and avoid the OOM killer (for swap)\n"
+"      --ioctl           use the old ioctl interface instead of netlink\n"
+"  -v, --verbose         debug messages\n"
+"  -D, --debug NAME.FLAG=N  plugin debug flag\n"
+"  -h, --help; -V, --version\n"
+"\n"
+"nbdattach prints the device it attached (e.g. /dev/nbd0).  SIGTERM or\n"
+"--detach disconnects cleanly, flushing the chain.  See nbdattach(8).\n");
+}
+
+static void __attribute__ ((noreturn))
+die (const char *fmt, ...) NBDKIT_ATTRIBUTE_FORMAT_PRINTF (1, 2);
+
+static void
+die (const char *fmt, ...)
+{
+  va_list args;
+
+  fprintf (stderr, "nbdattach: ");
+  va_start (args, fmt);
+  vfprintf (stderr, fmt, args);
+  va_end (args);
+  fprintf (stderr, "\n");
+  exit (EXIT_FAILURE);
+}
+
+static uint64_t
+parse_seconds (const char *what, const char *arg)
+{
+  uint64_t v;
+
+  if (nbdkit_parse_uint64_t (what, arg, &v) == -1)
+    exit (EXIT_FAILURE);
+  return v;
+}
+
+/* Root, and a kernel that has the driver (loading it if need be). */
+static void
+check_kernel (void)
+{
+  int r;
+
+  if (geteuid () != 0)
+    die ("attaching a device needs root (CAP_SYS_ADMIN)");
+  if (use_ioctl)
+    return;
+  r = nl_nbd_available ();
+  if (r == 0) {
+    debug ("nbd netlink family missing: loading the nbd module");
+    if (load_nbd_module () == -1)
+      die ("this kernel has no nbd support (loading the nbd module "
+           "failed: %s)", strerror (errno));
+    r = nl_nbd_available ();
+  }
+  if (r != 1)
+    die ("this kernel has no nbd support (no \"nbd\" generic netlink "
+         "family; kernels before 4.12 need --ioctl)");
+}
+
+/* ---- the detach / check / list commands ---- */
+
+static int
+resolve_or_die (const char *arg)
+{
+  int index = find_device (arg);
+
+  if (index < 0)
+    die ("%s: no such device, and no connected device with that name", arg);
+  return index;
+}
+
+static int
+do_detach (const char *arg)
+{
+  int index;
+
+  if (geteuid () != 0)
+    die ("detaching a device needs root (CAP_SYS_ADMIN)");
+  index = resolve_or_die (arg);
+  if (!device_connected (index))
+    die ("/dev/nbd%d is not connected", index);
+  if (nl_nbd_disconnect (index) == -1 && ioctl_detach (index) == -1)
+    die ("/dev/nbd%d: disconnect failed: %s", index, strerror (errno));
+  return EXIT_SUCCESS;
+}
+
+static int
+do_check (const char *arg)
+{
+  int index = find_device (arg);
+
+  return index >= 0 && device_connected (index) ? EXIT_SUCCESS : 1;
+}
+
+/* ---- attaching ---- */
+
+static void
+handle_signal (int sig)
+{
+  char c = sig;
+  ssize_t r = write (signal_pipe[1], &c, 1);
+
+  (void) r;
+}
+
+struct server_thread {
+  pthread_t thread;
+  int fd;
+  int result;
+};
+
+static void *
+serve_thread (void *arg)
+{
+  struct server_thread *t = arg;
+
+  t->result = handle_kernel_connection (t->fd,
+                                        exportname_option ?
+                                        exportname_option : "");
+  return NULL;
+}
+
+/* The kernel's flags for what the chain can do (the same bits as the
+ * NBD protocol's transmission flags).
+ */
+static uint64_t
+server_flags (const struct export_info *info)
+{
+  uint64_t f = info->eflags & (NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY |
+                               NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+                               NBD_FLAG_ROTATIONAL | NBD_FLAG_SEND_TRIM |
+                               NBD_FLAG_SEND_WRITE_ZEROES |
+                               NBD_FLAG_CAN_MULTI_CONN);
+  return f;
+}
+
+/* Tells the waiting parent how it went: "0 /dev/nbdN" or "1 message". */
+static int report_fd = -1;
+
+static void
+report (int status, const char *msg)
+{
+  char buf[512];
+  int len;
+
+  if (report_fd < 0) {
+    if (status == 0)
+      printf ("%s\n", msg);
+    else
+      fprintf (stderr, "nbdattach: %s\n", msg);
+    fflush (stdout);
+    return;
+  }
+  len = snprintf (buf, sizeof buf, "%d %s", status, msg);
+  if (write (report_fd, buf, len) != len)
+    perror ("nbdattach: write");
+  close (report_fd);
+  report_fd = -1;
+}
+
+static void __attribute__ ((noreturn))
+fail (const char *fmt, ...) NBDKIT_ATTRIBUTE_FORMAT_PRINTF (1, 2);
+
+static void
+fail (const char *fmt, ...)
+{
+  char msg[400];
+  va_list args;
+
+  va_start (args, fmt);
+  vsnprintf (msg, sizeof msg, fmt, args);
+  va_end (args);
+  report (1, msg);
+  exit (EXIT_FAILURE);
+}
+
+/* Goes into the background; the parent waits for the child's report so
+ * that it can print the device (or the error) and exit with the right
+ * status.
+ */
+static void
+daemonize (void)
+{
+  int fds[2];
+  pid_t pid;
+
+  if (pipe2 (fds, O_CLOEXEC) == -1)
+    die ("pipe: %s", strerror (errno));
+  fflush (stdout);
+  fflush (stderr);
+  pid = fork ();
+  if (pid == -1)
+    die ("fork: %s", strerror (errno));
+  if (pid > 0) {
+    char buf[512];
+    ssize_t n;
+
+    close (fds[1]);
+    n = read (fds[0], buf, sizeof buf - 1);
+    if (n <= 0)
+      die ("the daemon exited before attaching a device");
+    buf[n] = '\0';
+    if (buf[0] == '0') {
+      printf ("%s\n", buf + 2);
+      exit (EXIT_SUCCESS);
+    }
+    fprintf (stderr, "nbdattach: %s\n", buf + 2);
+    exit (EXIT_FAILURE);
+  }
+  close (fds[0]);
+  report_fd = fds[1];
+  setsid ();
+  if (chdir ("/") == -1)
+    perror ("chdir");
+  {
+    int null = open ("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2 (null, STDIN_FILENO);
+      dup2 (null, STDOUT_FILENO);
+      if (!verbose)
+        dup2 (null, STDERR_FILENO);
+      if (null > STDERR_FILENO)
+        close (null);
+    }
+  }
+  if (!verbose)
+    log_to_syslog = true;
+}
+
+static void
+write_pidfile (void)
+{
+  FILE *fp;
+
+  if (pidfile == NULL)
+    return;
+  fp = fopen (pidfile, "we");
+  if (fp == NULL || fprintf (fp, "%d\n", (int) getpid ()) < 0 ||
+      fclose (fp) != 0)
+    fail ("cannot write pidfile %s: %s", pidfile, strerror (errno));
+}
+
+static int
+attach (const char *plugin_name)
+{
+  struct export_info info;
+  struct attach_params p = { 0 };
+  struct server_thread *threads;
+  int *kernel_fds;
+  int i, index = -1, status = EXIT_SUCCESS;
+  bool disconnected = false;
+  char devname[32];
+
+  if (!foreground)
+    daemonize ();
+  if (top->after_fork (top) == -1)
+    fail ("the plugin failed to start (after_fork)");
+
+  if (probe_export (exportname_option ? exportname_option : "", &info) == -1)
+    fail ("the chain failed to open (see the messages above or the log)");
+  if (info.size == 0 || info.size % block_size != 0)
+    fail ("the export size %" PRIu64 " is not a non-zero multiple of the "
+          "block size %" PRIu64 " (use --block-size, or the truncate "
+          "filter)", info.size, block_size);
+  if (connections > 1 && !(info.eflags & NBD_FLAG_CAN_MULTI_CONN))
+    fail ("-C %d: this chain does not allow multiple connections "
+          "(the plugin does not support multi-conn)", connections);
+
+  threads = calloc (connections, sizeof *threads);
+  kernel_fds = calloc (connections, sizeof *kernel_fds);
+  if (threads == NULL || kernel_fds == NULL)
+    fail ("out of memory");
+  for (i = 0; i < connections; ++i) {
+    int sv[2], size = 4 * 1024 * 1024;
+
+    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+      fail ("socketpair: %s", strerror (errno));
+    /* A read reply can be 32M: let the daemon end hold plenty. */
+    setsockopt (sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    setsockopt (sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    kernel_fds[i] = sv[0];
+    threads[i].fd = sv[1];
+  }
+
+  p.index = device_index;
+  p.size = info.size;
+  p.block_size = block_size;
+  p.server_flags = server_flags (&info);
+  p.timeout = timeout;
+  p.dead_conn_timeout = dead_timeout;
+  p.backend_id = backend_name;
+  p.fds = kernel_fds;
+  p.nr_fds = connections;
+
+  /* Serve before telling the kernel: it may send requests at once (the
+   * partition scan), and each socket must have its reader.
+   */
+  for (i = 0; i < connections; ++i)
+    if (pthread_create (&threads[i].thread, NULL, serve_thread,
+                        &threads[i]) != 0)
+      fail ("pthread_create: %s", strerror (errno));
+
+  if (reattach_target) {
+    p.index = resolve_or_die (reattach_target);
+    if (nl_nbd_reconfigure (&p) == -1)
+      fail ("/dev/nbd%d: reattach failed: %s%s", p.index, strerror (errno),
+            errno == EINVAL ? " (is it still bound, within its dead "
+            "connection timeout, and with the same --name?)" : "");
+    index = p.index;
+  }
+  else if (use_ioctl) {
+    if (ioctl_attach (&p, &index) == -1)
+      fail ("attaching with ioctls failed: %s", strerror (errno));
+  }
+  else if (nl_nbd_connect (&p, &index) == -1) {
+    if (errno == EBUSY)
+      fail ("/dev/nbd%d is busy (in use, or held open by another "
+            "program)", device_index);
+    fail ("the kernel refused the device: %s", strerror (errno));
+  }
+  /* The kernel holds its own references now. */
+  for (i = 0; i < connections; ++i)
+    close (kernel_fds[i]);
+  free (kernel_fds);
+
+  snprintf (devname, sizeof devname, "/dev/nbd%d", index);
+  write_state (index, plugin_name, backend_name);
+  write_pidfile ();
+  if (!use_ioctl)
+    nl_nbd_watch_link_dead ();
+  report (0, devname);
+
+  /* Wait for a signal or for the kernel to end every connection. */
+  for (;;) {
+    struct pollfd pfd = { .fd = signal_pipe[0], .events = POLLIN };
+    bool all_done = true;
+
+    for (i = 0; i < connections; ++i)
+      if (pthread_tryjoin_np (threads[i].thread, NULL) != 0 &&
+          threads[i].fd >= 0)
+        all_done = false;
+      else
+        threads[i].fd = -1;
+    if (all_done)
+      break;
+    if (poll (&pfd, 1, 200) == 1 && !disconnected) {
+      char c;
+      if (read (signal_pipe[0], &c, 1) == 1)
+        debug ("signal %d: disconnecting %s", c, devname);
+      disconnected = true;
+      /* The kernel sends NBD_CMD_DISC on each socket; the readers end and
+       * flush the chain.
+       */
+      if ((use_ioctl ? ioctl_detach (index) : nl_nbd_disconnect (index))
+          == -1) {
+        nbdkit_error ("%s: disconnect failed: %m", devname);
+        status = EXIT_FAILURE;
+      }
+    }
+  }
+  if (use_ioctl)
+    ioctl_wait ();
+  for (i = 0; i < connections; ++i)
+    if (threads[i].result == -1)
+      status = EXIT_FAILURE;
+  free (threads);
+  remove_state (index);
+  if (pidfile)
+    unlink (pidfile);
+  debug ("%s detached", devname);
+  return status;
+}
+
+int
+main (int argc, char *argv[])
+{
+  const char *detach = NULL, *check = NULL;
+  bool list = false;
+  char **filters = NULL;
+  size_t n_filters = 0;
+  struct sigaction sa = { .sa_handler = handle_signal };
+  int c, r;
+
+  program_name = "nbdattach";
+  /* Before any thread exists, so that every thread inherits it: the
+   * kernel may wait on this process to free memory, so its own
+   * allocations must not wait on the kernel (Linux 5.6+).
+   */
+  if (prctl (PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
+    debug ("PR_SET_IO_FLUSHER: %m (needs Linux 5.6 and CAP_SYS_RESOURCE)");
+
+  set_up_quit_pipe ();
+
+  while ((c = getopt_long (argc, argv, short_options, long_options,
+                           NULL)) != -1) {
+    switch (c) {
+    case 'b':
+      if (nbdkit_parse_uint64_t ("block size", optarg, &block_size) == -1)
+        exit (EXIT_FAILURE);
+      if (block_size < 512 || block_size > 4096 ||
+          (block_size & (block_size - 1)))
+        die ("--block-size must be a power of 2 from 512 to 4096");
+      break;
+    case 'C':
+      if (nbdkit_parse_int ("connections", optarg, &connections) == -1)
+        exit (EXIT_FAILURE);
+      if (connections < 1 || connections > 64)
+        die ("--connections must be between 1 and 64");
+      break;
+    case 'd':
+      device_index = parse_device (optarg);
+      if (device_index < 0)
+        die ("--device %s: expected /dev/nbdN or N", optarg);
+      break;
+    case 'D':
+      add_debug_flag (optarg);
+      break;
+    case 'e':
+      exportname_option = optarg;
+      break;
+    case 'f':
+      foreground = true;
+      break;
+    case 'h':
+      usage ();
+      exit (EXIT_SUCCESS);
+    case 'n':
+      if (strlen (optarg) == 0 || strlen (optarg) > 200)
+        die ("--name must be 1 to 200 characters");
+      backend_name = optarg;
+      break;
+    case 'P':
+      pidfile = optarg;
+      break;
+    case 'r':
+      readonly_option = true;
+      break;
+    case 'v':
+      verbose = verbose_option = true;
+      break;
+    case 'V':
+      printf ("nbdattach %s\n", PACKAGE_VERSION);
+      exit (EXIT_SUCCESS);
+    case CHECK_OPTION:
+      check = optarg;
+      break;
+    case DEAD_TIMEOUT_OPTION:
+      dead_timeout = parse_seconds ("dead connection timeout", optarg);
+      break;
+    case DETACH_OPTION:
+      detach = optarg;
+      break;
+    case FILTER_OPTION: {
+      char **p = realloc (filters, (n_filters + 1) * sizeof *p);
+      if (p == NULL)
+        die ("out of memory");
+      filters = p;
+      filters[n_filters++] = optarg;
+      break;
+    }
+    case IOCTL_OPTION:
+      use_ioctl = true;
+      break;
+    case LIST_OPTION:
+      list = true;
+      break;
+    case REATTACH_OPTION:
+      reattach_target = optarg;
+      break;
+    case SWAP_OPTION:
+      swap_mode = true;
+      break;
+    case TIMEOUT_OPTION:
+      timeout = parse_seconds ("timeout", optarg);
+      break;
+    default:
+      fprintf (stderr, "Try 'nbdattach --help' for more information.\n");
+      exit (EXIT_FAILURE);
+    }
+  }
+
+  if (list)
+    return list_devices ();
+  if (detach)
+    return do_detach (detach);
+  if (check)
+    return do_check (check);
+
+  if (optind >= argc)
+    die ("no plugin given (try 'nbdattach --help')");
+  if (use_ioctl && connections > 1)
+    die ("--ioctl supports only one connection");
+  if (use_ioctl && reattach_target)
+    die ("--reattach needs the netlink interface (not --ioctl)");
+
+  top = chain_load (argv[optind], filters, n_filters);
+  free (filters);
+  chain_configure (argc - optind - 1, argv + optind + 1);
+  check_unused_debug_flags ();
+  lock_init_thread_model ();
+  if (top->get_ready (top) == -1)
+    exit (EXIT_FAILURE);
+  if (backend_name == NULL)
+    backend_name = top->plugin_name (top);
+
+  check_kernel ();
+
+  if (swap_mode) {
+    FILE *fp;
+    if (mlockall (MCL_CURRENT | MCL_FUTURE) == -1)
+      die ("--swap: mlockall: %s", strerror (errno));
+    fp = fopen ("/proc/self/oom_score_adj", "we");
+    if (fp == NULL || fprintf (fp, "-1000\n") < 0 || fclose (fp) != 0)
+      die ("--swap: cannot set oom_score_adj: %s", strerror (errno));
+  }
+
+  if (pipe2 (signal_pipe, O_CLOEXEC) == -1)
+    die ("pipe: %s", strerror (errno));
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGHUP, &sa, NULL);
+  signal (SIGPIPE, SIG_IGN);
+
+  r = attach (argv[optind]);
+
+  top->cleanup (top);
+  top->free (top);
+  top = NULL;
+  free_interns ();
+  return r;
+}
