@@ -68,6 +68,11 @@ extern "C" {
 #define NBDKIT_EXTENT_HOLE    (1 << 0)
 #define NBDKIT_EXTENT_ZERO    (1 << 1)
 
+/* For plugins and filters that keep no per-connection state: a non-NULL
+ * handle that .open can return.
+ */
+#define NBDKIT_HANDLE_NOT_NEEDED ((void *) &errno)
+
 /* Longest export name the protocol allows. */
 #define NBDKIT_EXPORT_NAME_MAX 4096
 

@@ -140,11 +140,6 @@ struct nbdkit_plugin {
                      uint32_t *maximum);
 };
 
-/* For plugins that keep no per-connection state: a non-NULL handle that
- * .open can return.
- */
-#define NBDKIT_HANDLE_NOT_NEEDED ((void *) &errno)
-
 /* A plugin must define THREAD_MODEL to one of NBDKIT_THREAD_MODEL_*
  * before this macro.  The server finds the struct through plugin_init.
  */

@@ -145,33 +145,40 @@ int
 backend_finalize (struct context *c)
 {
   struct backend *b = c->b;
+  int r = 0;
 
-  if (c->state & CONTEXT_FAILED)
-    return -1;
-
+  /* Every layer whose .prepare succeeded is finalized, even when a
+   * layer above it failed to prepare or to finalize.
+   */
   if (c->state & CONTEXT_PREPARED) {
     debug ("%s: finalize", b->name);
     if (b->finalize && b->finalize (c) == -1) {
       c->state |= CONTEXT_FAILED;
-      return -1;
+      r = -1;
     }
     c->state &= ~CONTEXT_PREPARED;
   }
+  else if (c->state & CONTEXT_FAILED)
+    r = -1;
 
-  if (c->c_next)
-    return backend_finalize (c->c_next);
-  return 0;
+  if (c->c_next && backend_finalize (c->c_next) == -1)
+    r = -1;
+  return r;
 }
 
 void
 backend_close (struct context *c)
 {
   struct backend *b = c->b;
-  struct context *c_next = c->c_next;
+  struct context *c_next;
 
   assert (c->state & CONTEXT_OPEN);
   debug ("%s: close", b->name);
   b->close (c);
+  /* Read only now: the layer's .close may have taken its next context
+   * back (nbdkit_context_set_next (context, NULL)) and closed it itself.
+   */
+  c_next = c->c_next;
   free (c);
   if (c_next)
     backend_close (c_next);

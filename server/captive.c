@@ -26,6 +26,8 @@ make_uri (void)
 
   if (unixsocket)
     r = asprintf (&uri, "nbd+unix:///%s?socket=%s", export, unixsocket);
+  else if (port && ipaddr && strchr (ipaddr, ':'))
+    r = asprintf (&uri, "nbd://[%s]:%s/%s", ipaddr, port, export);
   else if (port)
     r = asprintf (&uri, "nbd://%s:%s/%s",
                   ipaddr ? ipaddr : "localhost", port, export);

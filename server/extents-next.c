@@ -69,6 +69,7 @@ nbdkit_extents_aligned (nbdkit_next *next, uint32_t count, uint64_t offset,
                         struct nbdkit_extents *extents, int *err)
 {
   uint64_t start, end, pos;
+  int64_t size;
   struct nbdkit_extents *all;
   size_t i, n;
   uint32_t block_type = 0;
@@ -81,8 +82,18 @@ nbdkit_extents_aligned (nbdkit_next *next, uint32_t count, uint64_t offset,
     *err = EINVAL;
     return -1;
   }
+  size = next->get_size (next);
+  if (size == -1) {
+    *err = EIO;
+    return -1;
+  }
   start = ROUND_DOWN (offset, (uint64_t) align);
   end = ROUND_UP (offset + count, (uint64_t) align);
+  /* An export whose size is not a multiple of ALIGN ends in a partial
+   * block: never ask beyond it.
+   */
+  if (end > (uint64_t) size)
+    end = size;
   if (end - start > UINT32_MAX)
     end = start + ROUND_DOWN ((uint64_t) UINT32_MAX, (uint64_t) align);
 

@@ -40,6 +40,7 @@
 static size_t cork_limit;
 /* Requests faster than this on average are run by the reader itself. */
 #define INLINE_THRESHOLD_NS 20000
+#define INITIAL_REQUEST_NS 1000000
 
 /* Request buffers larger than this are not kept for reuse, so one huge
  * request does not pin its memory for the life of the connection.
@@ -378,6 +379,10 @@ protocol_transmission (struct connection *conn)
   int r;
 
   w.max = parallel ? threads_option : 0;
+  /* Until requests have shown they are fast, assume they are not: a
+   * slow first request must not hold up the reader.
+   */
+  conn->avg_request_ns = INITIAL_REQUEST_NS;
   { const char *e = getenv ("CORK"); cork_limit = e ? atoi (e) : MAX_CORKED; }
   w.threads = calloc (w.max + 1, sizeof *w.threads);
   conn->rbuf.data = malloc (RBUF_SIZE);

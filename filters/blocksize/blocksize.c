@@ -1,11 +1,412 @@
-/* blockkit: the blocksize filter (placeholder until it is written). */
+/* blockkit: the blocksize filter.
+ *
+ * For a layer below with block size limits (a minimum alignment, a
+ * largest request), this filter lets clients send anything: it tells the
+ * client the minimum is 1, and turns each request into requests the
+ * layer below accepts.
+ *
+ * - Reads and writes are split into aligned pieces of at most maxdata
+ *   bytes.  An unaligned head or tail is read as a whole block; for a
+ *   write the block is then modified and written back (read-modify-
+ *   write).
+ * - Zero does the same, with the aligned middle passed down as zero
+ *   requests of at most maxlen bytes and the unaligned ends written as
+ *   zeroes by read-modify-write.
+ * - Trim passes down only the aligned middle: trim is advisory, so the
+ *   unaligned ends are simply left alone.
+ * - Cache and block status are widened to whole blocks.
+ *
+ * Two read-modify-writes of the same block (two clients writing
+ * different bytes of one sector, say) would lose one of the changes if
+ * they interleaved, so every read-modify-write holds one lock.  Only the
+ * unaligned ends take it; aligned data never waits.
+ */
 #include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <nbdkit-filter.h>
 
+#include "cleanup.h"
+#include "minmax.h"
+
+#define MAX_MINBLOCK (64 * 1024)
+#define DEFAULT_MAXDATA (64 * 1024 * 1024)
+
+/* The keys; 0 means "not given". */
+static uint32_t cfg_minblock, cfg_maxdata, cfg_maxlen;
+
+/* Serializes read-modify-write cycles (across all connections, since
+ * they may share the disk).  rmw_buf is only used under the lock.
+ */
+static pthread_mutex_t rmw_lock = PTHREAD_MUTEX_INITIALIZER;
+static char rmw_buf[MAX_MINBLOCK];
+
+struct handle {
+  uint32_t minb;                /* alignment of requests below */
+  uint32_t maxdata;             /* largest read/write below */
+  uint32_t maxlen;              /* largest trim/zero/cache/extents below */
+  uint32_t preferred;           /* what we advertise */
+};
+
+static int
+parse_key (const char *key, const char *value, uint32_t *r)
+{
+  int64_t v = nbdkit_parse_size (value);
+
+  if (v == -1)
+    return -1;
+  if (v < 1 || v > UINT32_MAX) {
+    nbdkit_error ("blocksize filter: %s=%s is out of range", key, value);
+    return -1;
+  }
+  *r = v;
+  return 0;
+}
+
+static int
+blocksize_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
+                  const char *key, const char *value)
+{
+  if (strcmp (key, "minblock") == 0) {
+    if (parse_key (key, value, &cfg_minblock) == -1)
+      return -1;
+    if (!is_power_of_2 (cfg_minblock) || cfg_minblock > MAX_MINBLOCK) {
+      nbdkit_error ("blocksize filter: minblock=%s must be a power of 2 "
+                    "between 1 and 64k", value);
+      return -1;
+    }
+    return 0;
+  }
+  if (strcmp (key, "maxdata") == 0) {
+    if (parse_key (key, value, &cfg_maxdata) == -1)
+      return -1;
+    if (cfg_maxdata > DEFAULT_MAXDATA) {
+      nbdkit_error ("blocksize filter: maxdata=%s is larger than 64M", value);
+      return -1;
+    }
+    return 0;
+  }
+  if (strcmp (key, "maxlen") == 0)
+    return parse_key (key, value, &cfg_maxlen);
+  return next (nxdata, key, value);
+}
+
+static int
+blocksize_config_complete (nbdkit_next_config_complete *next,
+                           nbdkit_backend *nxdata)
+{
+  uint32_t minb = cfg_minblock ? cfg_minblock : 1;
+
+  if (cfg_maxdata && cfg_maxdata % minb) {
+    nbdkit_error ("blocksize filter: maxdata=%" PRIu32 " must be a multiple "
+                  "of minblock=%" PRIu32, cfg_maxdata, minb);
+    return -1;
+  }
+  if (cfg_maxlen && cfg_maxlen % minb) {
+    nbdkit_error ("blocksize filter: maxlen=%" PRIu32 " must be a multiple "
+                  "of minblock=%" PRIu32, cfg_maxlen, minb);
+    return -1;
+  }
+  return next (nxdata);
+}
+
+#define blocksize_config_help \
+  "minblock=<SIZE>     Alignment of requests passed down (power of 2).\n" \
+  "maxdata=<SIZE>      Largest read or write passed down.\n" \
+  "maxlen=<SIZE>       Largest trim, zero or cache passed down."
+
+static void *
+blocksize_open (nbdkit_next_open *next, nbdkit_context *nxdata,
+                int readonly, const char *exportname, int is_tls)
+{
+  struct handle *h;
+
+  if (next (nxdata, readonly, exportname) == -1)
+    return NULL;
+  h = calloc (1, sizeof *h);
+  if (h == NULL)
+    nbdkit_error ("calloc: %m");
+  return h;
+}
+
+static void
+blocksize_close (void *handle)
+{
+  free (handle);
+}
+
+/* The limits for this connection: the keys, tightened by whatever the
+ * layer below advertises.
+ */
+static int
+blocksize_prepare (nbdkit_next *next, void *handle, int readonly)
+{
+  struct handle *h = handle;
+  uint32_t min, pref, max;
+  uint32_t minb, maxdata, maxlen;
+
+  if (next->block_size (next, &min, &pref, &max) == -1)
+    return -1;
+  if (min == 0) {               /* no constraints below */
+    pref = 4096;
+    max = UINT32_MAX;
+  }
+  minb = MAX (cfg_minblock ? cfg_minblock : 1, min ? min : 1);
+  if (minb > MAX_MINBLOCK) {
+    nbdkit_error ("blocksize filter: the layer below needs %" PRIu32
+                  "-byte blocks, more than 64k", minb);
+    return -1;
+  }
+  maxdata = MIN (cfg_maxdata ? cfg_maxdata : (uint32_t) DEFAULT_MAXDATA, max);
+  /* The layer below's maximum may be about payloads only, but a strict
+   * one applies it to everything: be safe unless told otherwise.
+   */
+  maxlen = cfg_maxlen ? MIN (cfg_maxlen, max) : max;
+  maxdata = ROUND_DOWN (maxdata, minb);
+  maxlen = ROUND_DOWN (maxlen, minb);
+  if (maxdata == 0 || maxlen == 0) {
+    nbdkit_error ("blocksize filter: maxdata/maxlen (%" PRIu32 "/%" PRIu32
+                  ") are smaller than the block size %" PRIu32
+                  " of the layer below", maxdata, maxlen, minb);
+    return -1;
+  }
+  h->minb = minb;
+  h->maxdata = maxdata;
+  h->maxlen = maxlen;
+  h->preferred = MAX (pref, minb);
+  if (h->preferred < 512)
+    h->preferred = 512;
+  nbdkit_debug ("blocksize: minblock %" PRIu32 ", maxdata %" PRIu32
+                ", maxlen %" PRIu32, minb, maxdata, maxlen);
+  return 0;
+}
+
+static int
+blocksize_block_size (nbdkit_next *next, void *handle, uint32_t *minimum,
+                      uint32_t *preferred, uint32_t *maximum)
+{
+  struct handle *h = handle;
+
+  *minimum = 1;
+  *preferred = h->preferred;
+  *maximum = UINT32_MAX;
+  return 0;
+}
+
+/* A partial last block could never be read whole: leave it out. */
+static int64_t
+blocksize_get_size (nbdkit_next *next, void *handle)
+{
+  struct handle *h = handle;
+  int64_t size = next->get_size (next);
+
+  return size == -1 ? -1 : (int64_t) ROUND_DOWN ((uint64_t) size, h->minb);
+}
+
+/* Read-modify-write of part of the block at BLK: COUNT bytes of BUF (or
+ * zeroes when BUF is NULL) at byte SKIP of the block.
+ */
+static int
+rmw (nbdkit_next *next, struct handle *h, uint64_t blk, uint32_t skip,
+     const void *buf, uint32_t count, uint32_t flags, int *err)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&rmw_lock);
+
+  if (next->pread (next, rmw_buf, h->minb, blk, 0, err) == -1)
+    return -1;
+  if (buf)
+    memcpy (rmw_buf + skip, buf, count);
+  else
+    memset (rmw_buf + skip, 0, count);
+  return next->pwrite (next, rmw_buf, h->minb, blk, flags, err);
+}
+
+/* Reads part of one block through a bounce buffer. */
+static int
+read_partial (nbdkit_next *next, struct handle *h, uint64_t blk,
+              uint32_t skip, void *buf, uint32_t count, int *err)
+{
+  CLEANUP_FREE char *bounce = malloc (h->minb);
+
+  if (bounce == NULL) {
+    *err = ENOMEM;
+    return -1;
+  }
+  if (next->pread (next, bounce, h->minb, blk, 0, err) == -1)
+    return -1;
+  memcpy (buf, bounce + skip, count);
+  return 0;
+}
+
+static int
+blocksize_pread (nbdkit_next *next, void *handle, void *b, uint32_t count,
+                 uint64_t offset, uint32_t flags, int *err)
+{
+  struct handle *h = handle;
+  char *buf = b;
+  uint32_t skip = offset & (h->minb - 1), n;
+
+  if (skip) {                   /* unaligned head */
+    n = MIN (count, h->minb - skip);
+    if (read_partial (next, h, offset - skip, skip, buf, n, err) == -1)
+      return -1;
+    buf += n; offset += n; count -= n;
+  }
+  while (count >= h->minb) {    /* aligned middle */
+    n = MIN (ROUND_DOWN (count, h->minb), h->maxdata);
+    if (next->pread (next, buf, n, offset, flags, err) == -1)
+      return -1;
+    buf += n; offset += n; count -= n;
+  }
+  if (count)                    /* unaligned tail */
+    return read_partial (next, h, offset, 0, buf, count, err);
+  return 0;
+}
+
+/* Shared by pwrite and zero: BUF NULL means zeroes. */
+static int
+write_or_zero (nbdkit_next *next, struct handle *h, const char *buf,
+               uint32_t count, uint64_t offset, uint32_t flags, int *err)
+{
+  uint32_t skip = offset & (h->minb - 1), n;
+  uint32_t fua = flags & NBDKIT_FLAG_FUA;
+
+  if (skip) {
+    n = MIN (count, h->minb - skip);
+    if (rmw (next, h, offset - skip, skip, buf, n, fua, err) == -1)
+      return -1;
+    if (buf)
+      buf += n;
+    offset += n; count -= n;
+  }
+  while (count >= h->minb) {
+    if (buf) {
+      n = MIN (ROUND_DOWN (count, h->minb), h->maxdata);
+      if (next->pwrite (next, buf, n, offset, fua, err) == -1)
+        return -1;
+      buf += n;
+    }
+    else {
+      n = MIN (ROUND_DOWN (count, h->minb), h->maxlen);
+      if (next->zero (next, n, offset, flags, err) == -1)
+        return -1;
+    }
+    offset += n; count -= n;
+  }
+  if (count)
+    return rmw (next, h, offset, 0, buf, count, fua, err);
+  return 0;
+}
+
+static int
+blocksize_pwrite (nbdkit_next *next, void *handle, const void *buf,
+                  uint32_t count, uint64_t offset, uint32_t flags, int *err)
+{
+  return write_or_zero (next, handle, buf, count, offset, flags, err);
+}
+
+static int
+blocksize_zero (nbdkit_next *next, void *handle, uint32_t count,
+                uint64_t offset, uint32_t flags, int *err)
+{
+  struct handle *h = handle;
+
+  /* Writing the unaligned ends is not fast. */
+  if ((flags & NBDKIT_FLAG_FAST_ZERO) &&
+      (!IS_ALIGNED (offset, h->minb) || !IS_ALIGNED (count, h->minb))) {
+    *err = ENOTSUP;
+    return -1;
+  }
+  return write_or_zero (next, h, NULL, count, offset, flags, err);
+}
+
+static int
+blocksize_can_fast_zero (nbdkit_next *next, void *handle)
+{
+  return next->can_fast_zero (next);
+}
+
+/* Trim is advisory: trim only the whole blocks inside the range. */
+static int
+blocksize_trim (nbdkit_next *next, void *handle, uint32_t count,
+                uint64_t offset, uint32_t flags, int *err)
+{
+  struct handle *h = handle;
+  uint64_t start = ROUND_UP (offset, h->minb);
+  uint64_t end = ROUND_DOWN (offset + count, h->minb);
+
+  while (start < end) {
+    uint32_t n = MIN (end - start, (uint64_t) h->maxlen);
+
+    if (next->trim (next, n, start, flags, err) == -1)
+      return -1;
+    start += n;
+  }
+  return 0;
+}
+
+/* Cache the whole blocks that hold the range. */
+static int
+blocksize_cache (nbdkit_next *next, void *handle, uint32_t count,
+                 uint64_t offset, uint32_t flags, int *err)
+{
+  struct handle *h = handle;
+  uint64_t start = ROUND_DOWN (offset, h->minb);
+  uint64_t end = ROUND_UP (offset + count, h->minb);
+
+  while (start < end) {
+    uint32_t n = MIN (end - start, (uint64_t) h->maxlen);
+
+    if (next->cache (next, n, start, flags, err) == -1)
+      return -1;
+    start += n;
+  }
+  return 0;
+}
+
+/* Ask for whole blocks (at most maxlen bytes); the extents list keeps
+ * only what falls inside the client's range, and a short answer makes
+ * the client ask again for the rest.
+ */
+static int
+blocksize_extents (nbdkit_next *next, void *handle, uint32_t count,
+                   uint64_t offset, uint32_t flags,
+                   struct nbdkit_extents *extents, int *err)
+{
+  struct handle *h = handle;
+  uint64_t start = ROUND_DOWN (offset, h->minb);
+  uint64_t end = ROUND_UP (offset + count, h->minb);
+  uint32_t n = MIN (end - start, (uint64_t) h->maxlen);
+
+  return next->extents (next, n, start, flags, extents, err);
+}
+
 static struct nbdkit_filter filter = {
-  .name = "blocksize",
-  .longname = "blockkit blocksize filter (not yet implemented: passes through)",
+  .name              = "blocksize",
+  .longname          = "blockkit blocksize filter",
+  .description       = "Split and align requests for a layer with limits.",
+  .config            = blocksize_config,
+  .config_complete   = blocksize_config_complete,
+  .config_help       = blocksize_config_help,
+  .open              = blocksize_open,
+  .close             = blocksize_close,
+  .prepare           = blocksize_prepare,
+  .block_size        = blocksize_block_size,
+  .get_size          = blocksize_get_size,
+  .pread             = blocksize_pread,
+  .pwrite            = blocksize_pwrite,
+  .zero              = blocksize_zero,
+  .can_fast_zero     = blocksize_can_fast_zero,
+  .trim              = blocksize_trim,
+  .cache             = blocksize_cache,
+  .extents           = blocksize_extents,
 };
 
 NBDKIT_REGISTER_FILTER (filter)

@@ -1,0 +1,226 @@
+/* blockkit ip filter: parsing and matching rules.
+ *
+ *   all        any client
+ *   anyipv4    any IPv4 client (IPv4-mapped IPv6 addresses count as IPv4)
+ *   anyipv6    any IPv6 client (not IPv4-mapped)
+ *   anyunix    any Unix domain socket client
+ *   A.B.C.D[/N]     IPv4 address or network
+ *   X:Y::Z[/N]      IPv6 address or network (brackets allowed: [::1])
+ *   uid:N, gid:N    Unix domain socket client with this user/group id
+ */
+#include <config.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <nbdkit-filter.h>
+
+#include "cleanup.h"
+#include "rules.h"
+
+static int
+parse_one (struct rule *r, const char *key, const char *word)
+{
+  char addr[INET6_ADDRSTRLEN + 2];
+  const char *slash;
+  size_t len;
+  unsigned max;
+
+  memset (r, 0, sizeof *r);
+  if (strcmp (word, "all") == 0 || strcmp (word, "any") == 0) {
+    r->type = RULE_ALL;
+    return 0;
+  }
+  if (strcmp (word, "anyipv4") == 0) { r->type = RULE_ANYIPV4; return 0; }
+  if (strcmp (word, "anyipv6") == 0) { r->type = RULE_ANYIPV6; return 0; }
+  if (strcmp (word, "anyunix") == 0) { r->type = RULE_ANYUNIX; return 0; }
+  if (strncmp (word, "uid:", 4) == 0 || strncmp (word, "gid:", 4) == 0) {
+    r->type = word[0] == 'u' ? RULE_UID : RULE_GID;
+    if (nbdkit_parse_int64_t (key, word + 4, &r->u.id) == -1 ||
+        r->u.id < 0)
+      goto bad;
+    return 0;
+  }
+
+  slash = strchr (word, '/');
+  len = slash ? (size_t) (slash - word) : strlen (word);
+  if (len >= 2 && word[0] == '[' && word[len - 1] == ']') {
+    word++;
+    len -= 2;
+  }
+  if (len == 0 || len >= sizeof addr)
+    goto bad;
+  memcpy (addr, word, len);
+  addr[len] = '\0';
+  if (inet_pton (AF_INET, addr, &r->u.ipv4) == 1) {
+    r->type = RULE_IPV4;
+    max = 32;
+  }
+  else if (inet_pton (AF_INET6, addr, &r->u.ipv6) == 1) {
+    r->type = RULE_IPV6;
+    max = 128;
+  }
+  else
+    goto bad;
+  r->prefix = max;
+  if (slash) {
+    if (nbdkit_parse_unsigned (key, slash + 1, &r->prefix) == -1 ||
+        r->prefix > max)
+      goto bad;
+  }
+  return 0;
+
+ bad:
+  nbdkit_error ("%s: \"%s\" is not a rule (expected an IPv4 or IPv6 "
+                "address with optional /PREFIX, all, anyipv4, anyipv6, "
+                "anyunix, uid:N or gid:N)", key, word);
+  return -1;
+}
+
+int
+rules_parse (struct rules *rules, const char *key, const char *value)
+{
+  CLEANUP_FREE char *copy = strdup (value);
+  char *word, *saveptr = NULL;
+  struct rule *v;
+
+  if (copy == NULL) {
+    nbdkit_error ("strdup: %m");
+    return -1;
+  }
+  for (word = strtok_r (copy, ",", &saveptr); word;
+       word = strtok_r (NULL, ",", &saveptr)) {
+    v = realloc (rules->v, (rules->n + 1) * sizeof *v);
+    if (v == NULL) {
+      nbdkit_error ("realloc: %m");
+      return -1;
+    }
+    rules->v = v;
+    if (parse_one (&v[rules->n], key, word) == -1)
+      return -1;
+    rules->n++;
+  }
+  return 0;
+}
+
+void
+rules_free (struct rules *rules)
+{
+  free (rules->v);
+  rules->v = NULL;
+  rules->n = 0;
+}
+
+/* Do the first BITS bits of A and B agree? */
+static bool
+prefix_match (const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+  unsigned whole = bits / 8, rest = bits % 8;
+
+  if (memcmp (a, b, whole) != 0)
+    return false;
+  if (rest == 0)
+    return true;
+  return ((a[whole] ^ b[whole]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+static bool
+rule_match (const struct rule *r, const struct peer *p)
+{
+  switch (r->type) {
+  case RULE_ALL:
+    return true;
+  case RULE_ANYIPV4:
+    return p->kind == PEER_IPV4;
+  case RULE_ANYIPV6:
+    return p->kind == PEER_IPV6;
+  case RULE_ANYUNIX:
+    return p->kind == PEER_UNIX;
+  case RULE_IPV4:
+    return p->kind == PEER_IPV4 &&
+      prefix_match ((const uint8_t *) &r->u.ipv4,
+                    (const uint8_t *) &p->ipv4, r->prefix);
+  case RULE_IPV6:
+    return p->kind == PEER_IPV6 &&
+      prefix_match (r->u.ipv6.s6_addr, p->ipv6.s6_addr, r->prefix);
+  case RULE_UID:
+    return p->kind == PEER_UNIX && p->uid == r->u.id;
+  case RULE_GID:
+    return p->kind == PEER_UNIX && p->gid == r->u.id;
+  }
+  return false;
+}
+
+bool
+rules_match (const struct rules *rules, const struct peer *p)
+{
+  size_t i;
+
+  for (i = 0; i < rules->n; ++i)
+    if (rule_match (&rules->v[i], p))
+      return true;
+  return false;
+}
+
+void
+peer_identify (struct peer *p)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+
+  memset (p, 0, sizeof *p);
+  p->kind = PEER_UNKNOWN;
+  p->uid = p->gid = -1;
+  /* No peer (e.g. -s): only "all" can match. */
+  if (nbdkit_peer_name ((struct sockaddr *) &ss, &len) == -1)
+    return;
+  switch (ss.ss_family) {
+  case AF_INET:
+    p->kind = PEER_IPV4;
+    p->ipv4 = ((struct sockaddr_in *) &ss)->sin_addr;
+    break;
+  case AF_INET6:
+    p->ipv6 = ((struct sockaddr_in6 *) &ss)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED (&p->ipv6)) {
+      p->kind = PEER_IPV4;
+      memcpy (&p->ipv4, &p->ipv6.s6_addr[12], 4);
+    }
+    else
+      p->kind = PEER_IPV6;
+    break;
+  case AF_UNIX:
+    p->kind = PEER_UNIX;
+    p->uid = nbdkit_peer_uid ();
+    p->gid = nbdkit_peer_gid ();
+    break;
+  default:
+    break;
+  }
+}
+
+void
+peer_describe (const struct peer *p, char *buf, size_t len)
+{
+  char a[INET6_ADDRSTRLEN];
+
+  switch (p->kind) {
+  case PEER_IPV4:
+    inet_ntop (AF_INET, &p->ipv4, a, sizeof a);
+    snprintf (buf, len, "%s", a);
+    break;
+  case PEER_IPV6:
+    inet_ntop (AF_INET6, &p->ipv6, a, sizeof a);
+    snprintf (buf, len, "%s", a);
+    break;
+  case PEER_UNIX:
+    snprintf (buf, len, "unix uid=%lld gid=%lld",
+              (long long) p->uid, (long long) p->gid);
+    break;
+  default:
+    snprintf (buf, len, "(unknown address)");
+  }
+}
