@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# Runs inside the test VM, as root, with the host's root (and so this
+# build tree) mounted read-only: the nbdattach checks of issue 4 against
+# a real kernel.  Each check prints "CHECK NAME: PASS" or "CHECK NAME:
+# FAIL" followed by its log; test-vm-nbdattach.sh reads these lines.
+#
+# Needs $abs_top_builddir.  Scratch space: /mnt (tmpfs) and /tmp.
+set -u
+
+B="$abs_top_builddir"
+export BLOCKKIT_PLUGIN_PATH="$B/plugins" BLOCKKIT_FILTER_PATH="$B/filters"
+NA="$B/nbdattach/nbdattach"
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin"
+
+for m in nbd ext4 xfs btrfs loop; do modprobe "$m" || echo "modprobe $m failed"; done
+
+# GUEST_CHECKS="name ..." runs only those checks.
+check () {
+    local name="$1"; shift
+    if [[ -n "${GUEST_CHECKS:-}" && " $GUEST_CHECKS " != *" $name "* ]]; then
+        return 0
+    fi
+    if ( set -euo pipefail; "$@" ) > "/tmp/check-$name.log" 2>&1; then
+        echo "CHECK $name: PASS"
+        [[ -z "${GUEST_VERBOSE:-}" ]] || sed 's/^/  | /' "/tmp/check-$name.log"
+    else
+        echo "CHECK $name: FAIL"
+        sed 's/^/  | /' "/tmp/check-$name.log" | tail -n 40
+    fi
+}
+
+# Waits until DEV (/dev/nbdN) is no longer connected.
+wait_detached () {
+    local i
+    for i in $(seq 1 100); do
+        "$NA" --check "$1" || return 0
+        sleep 0.2
+    done
+    echo "$1 still connected"; return 1
+}
+
+detach () {
+    "$NA" --detach "$1"
+    wait_detached "$1"
+}
+
+# 1. memory plugin, three filesystems, data survives a remount.
+fs_roundtrip () {
+    local fs="$1" dev
+    dev=$("$NA" memory 512M)
+    echo "attached $dev"
+    case "$fs" in
+        ext4) mkfs.ext4 -q "$dev" ;;
+        xfs) mkfs.xfs -q "$dev" ;;
+        btrfs) mkfs.btrfs -q "$dev" ;;
+    esac
+    mkdir -p /mnt/fs
+    mount "$dev" /mnt/fs
+    for i in 1 2 3; do
+        head -c $((3 * 1024 * 1024 + i)) /dev/urandom > "/mnt/fs/file$i"
+    done
+    (cd /mnt/fs && md5sum file* > /tmp/sums-$fs)
+    umount /mnt/fs
+    mount "$dev" /mnt/fs
+    (cd /mnt/fs && md5sum -c /tmp/sums-$fs)
+    umount /mnt/fs
+    detach "$dev"
+}
+check fs-ext4 fs_roundtrip ext4
+check fs-xfs fs_roundtrip xfs
+check fs-btrfs fs_roundtrip btrfs
+
+# 2. file plugin on a sparse file: discard punches holes; partitions.
+file_discard () {
+    local dev img=/mnt/sparse.img before after
+    truncate -s 256M "$img"
+    dev=$("$NA" file "$img")
+    dd if=/dev/urandom of="$dev" bs=1M count=32 oflag=direct status=none
+    sync
+    before=$(du -k "$img" | cut -f1)
+    blkdiscard "$dev"
+    sync
+    after=$(du -k "$img" | cut -f1)
+    echo "allocated before discard: ${before}K, after: ${after}K"
+    (( before >= 30000 )) && (( after < 1024 ))
+    detach "$dev"
+    rm -f "$img"
+}
+check file-discard file_discard
+
+file_partitions () {
+    local dev img=/mnt/parts.img
+    truncate -s 128M "$img"
+    dev=$("$NA" file "$img")
+    printf 'label: dos\n,48M,L\n,,L\n' | sfdisk -q "$dev"
+    for i in $(seq 1 50); do [[ -b ${dev}p2 ]] && break; sleep 0.2; done
+    ls -l "${dev}p1" "${dev}p2"
+    mkfs.ext4 -q "${dev}p1"
+    mkfs.ext4 -q "${dev}p2"
+    mkdir -p /mnt/p1 /mnt/p2
+    mount "${dev}p1" /mnt/p1
+    mount "${dev}p2" /mnt/p2
+    echo one > /mnt/p1/f; echo two > /mnt/p2/f
+    umount /mnt/p1 /mnt/p2
+    mount "${dev}p1" /mnt/p1; mount "${dev}p2" /mnt/p2
+    [[ $(cat /mnt/p1/f) == one && $(cat /mnt/p2/f) == two ]]
+    umount /mnt/p1 /mnt/p2
+    detach "$dev"
+    rm -f "$img"
+}
+check file-partitions file_partitions
+
+# 3. A read-only chain is a read-only device, and writes fail cleanly.
+readonly_device () {
+    local dev img=/mnt/ro.img out
+    truncate -s 64M "$img"
+    mkfs.ext4 -q "$img"
+    mkdir -p /mnt/ro
+    mount -o loop "$img" /mnt/ro 2>/dev/null && { echo hello > /mnt/ro/f; umount /mnt/ro; } ||
+        echo "(no loop device: the filesystem stays empty)"
+    dev=$("$NA" -r file "$img")
+    [[ $(blockdev --getro "$dev") == 1 ]]
+    mount -o ro "$dev" /mnt/ro
+    ls /mnt/ro
+    umount /mnt/ro
+    if out=$(dd if=/dev/zero of="$dev" bs=4k count=1 oflag=direct 2>&1); then
+        echo "a write to a read-only device succeeded"; return 1
+    fi
+    echo "$out"
+    grep -qiE "read-only|not permitted" <<< "$out"
+    detach "$dev"
+}
+check readonly readonly_device
+
+# 4. Four connections and fio verify with several jobs.
+multi_conn () {
+    local dev out
+    dev=$("$NA" -C 4 memory 256M)
+    fio --name=mc --filename="$dev" --ioengine=libaio --direct=1 \
+        --rw=randwrite --bs=4k --iodepth=8 --numjobs=4 --size=16M \
+        --offset_increment=64M --verify=crc32c --verify_fatal=1 \
+        --group_reporting >/tmp/fio-mc.log 2>&1 || { cat /tmp/fio-mc.log; return 1; }
+    grep -E "err=|WRITE:" /tmp/fio-mc.log
+    detach "$dev"
+    # A chain without multi-conn may not have more than one connection.
+    if out=$("$NA" -C 2 --filter=multi-conn memory 64M multi-conn-mode=disable 2>&1); then
+        echo "-C 2 without multi-conn was accepted: $out"; return 1
+    fi
+    echo "$out"
+    grep -q "multi" <<< "$out"
+}
+check multi-conn multi_conn
+
+# 5. Detach idle and mounted devices; SIGTERM flushes.
+detach_cases () {
+    local dev img=/mnt/term.img pid
+    dev=$("$NA" memory 64M)
+    detach "$dev"
+    # Mounted: the documented behaviour is that the device goes away and
+    # further I/O fails; a lazy unmount cleans up.
+    dev=$("$NA" memory 64M)
+    mkfs.ext4 -q "$dev"; mkdir -p /mnt/m; mount "$dev" /mnt/m
+    detach "$dev"
+    if dd if="$dev" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null; then
+        echo "read from a detached device succeeded"; return 1
+    fi
+    umount -l /mnt/m
+    # SIGTERM: data written before it is there after attaching again.
+    truncate -s 64M "$img"
+    dev=$("$NA" -P /tmp/term.pid file "$img")
+    head -c 1M /dev/urandom > /tmp/term.data
+    dd if=/tmp/term.data of="$dev" bs=1M seek=3 conv=fsync status=none
+    pid=$(cat /tmp/term.pid)
+    kill -TERM "$pid"
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    ! kill -0 "$pid" 2>/dev/null
+    wait_detached "$dev"
+    dev=$("$NA" file "$img")
+    cmp <(dd if="$dev" bs=1M skip=3 count=1 iflag=direct status=none) /tmp/term.data
+    detach "$dev"
+    rm -f "$img"
+}
+check detach detach_cases
+
+# 6. kill -9 during a verifying fio run on a filesystem, then --reattach.
+reattach () {
+    local dev img=/mnt/re.img pid fiopid
+    truncate -s 256M "$img"
+    dev=$("$NA" -n retest -P /tmp/re.pid --dead-timeout 60 file "$img")
+    mkfs.ext4 -q "$dev"; mkdir -p /mnt/re; mount "$dev" /mnt/re
+    fio --name=re --directory=/mnt/re --ioengine=psync --rw=write --bs=64k \
+        --size=48M --verify=crc32c --verify_fatal=1 --fsync=32 \
+        >/tmp/fio-re.log 2>&1 &
+    fiopid=$!
+    sleep 3
+    pid=$(cat /tmp/re.pid)
+    kill -9 "$pid"
+    echo "killed daemon $pid"
+    sleep 1
+    "$NA" --reattach retest -n retest -P /tmp/re.pid file "$img"
+    wait "$fiopid" || { cat /tmp/fio-re.log; return 1; }
+    grep -E "err=" /tmp/fio-re.log
+    umount /mnt/re
+    fsck.ext4 -fn "$dev"
+    detach "$dev"
+    rm -f "$img"
+}
+check reattach reattach
+
+# 7. --list and --check agree with sysfs.
+list_check () {
+    local dev n
+    dev=$("$NA" -n listme memory 32M)
+    n=${dev#/dev/nbd}
+    "$NA" --list | tee /tmp/list.out
+    line=$(grep "^$n " /tmp/list.out)
+    [[ $(awk '{print $4}' <<< "$line") == yes ]]
+    [[ $(awk '{print $5}' <<< "$line") == "$(cat /sys/block/nbd$n/backend)" ]]
+    [[ $(awk '{print $6}' <<< "$line") == "$(cat /sys/block/nbd$n/pid)" ]]
+    [[ $(awk '{print $7}' <<< "$line") == memory ]]
+    "$NA" --check "$dev"
+    "$NA" --check listme
+    detach "$dev"
+    ! "$NA" --check "$dev"
+    [[ ! -e /sys/block/nbd$n/pid ]]
+}
+check list-check list_check
+
+# 8. The ioctl path.
+ioctl_path () {
+    local dev
+    dev=$("$NA" --ioctl memory 128M)
+    mkfs.ext4 -q "$dev"; mkdir -p /mnt/io; mount "$dev" /mnt/io
+    head -c 2M /dev/urandom > /mnt/io/f; md5sum /mnt/io/f > /tmp/io.sum
+    umount /mnt/io; mount "$dev" /mnt/io; md5sum -c /tmp/io.sum
+    umount /mnt/io
+    detach "$dev"
+}
+check ioctl ioctl_path
+
+echo "guest checks done"
