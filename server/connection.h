@@ -34,6 +34,10 @@ struct request {
   int error;                    /* errno decided by validation, 0 = run */
   char *buf;                    /* write payload or read result */
   size_t buf_size;
+  /* The write payload: req->buf, or, for a request the reader runs
+   * itself, borrowed straight from the input buffer (no copy).
+   */
+  const char *payload;
 
   /* The reply, built by handle_request and sent as one vector. */
   char reply_hdr[32];
@@ -41,8 +45,12 @@ struct request {
   int reply_iovcnt;
 };
 
-/* Replies the reader produced itself, sent together before it blocks. */
-#define MAX_CORKED 64
+/* Replies the reader produced itself, sent together before it blocks,
+ * or once this many are waiting: enough to save most system calls, few
+ * enough that the client starts on the first replies while the reader
+ * works on the rest (measured on 2 cores: 16 beat 1, 4 and 64).
+ */
+#define MAX_CORKED 16
 
 struct connection {
   int sockin, sockout;
@@ -102,7 +110,10 @@ struct export_info {
 extern void handle_single_connection (int sockin, int sockout);
 extern int probe_export (const char *exportname, struct export_info *info);
 extern int handle_kernel_connection (int fd, const char *exportname);
+extern ssize_t conn_recv_some (struct connection *conn, void *buf,
+                               size_t len);
 extern int conn_recv_full (struct connection *conn, void *buf, size_t len);
+extern void shutdown_all_connections (void);
 extern int conn_send_iov (struct connection *conn, struct iovec *iov,
                           int iovcnt);
 extern int conn_send_full (struct connection *conn, const void *buf,

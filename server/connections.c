@@ -46,6 +46,42 @@ wait_fd (int fd, short events)
   }
 }
 
+/* Reads at least one and at most LEN bytes.  Returns the count, 0 at
+ * EOF, or -1 on error or quit (errno ESHUTDOWN).
+ *
+ * Sockets are read with a plain blocking recv: one system call, however
+ * long the client takes.  Shutting the server down wakes such a reader
+ * by shutting its socket down (shutdown_all_connections).  Pipes (-s)
+ * cannot be shut down from here, so for them poll watches quit_fd too.
+ */
+ssize_t
+conn_recv_some (struct connection *conn, void *buf, size_t len)
+{
+  for (;;) {
+    ssize_t r;
+
+    if (quit) {
+      errno = ESHUTDOWN;
+      return -1;
+    }
+    if (conn->sockin_is_socket)
+      r = recv (conn->sockin, buf, len, 0);
+    else if (wait_fd (conn->sockin, POLLIN) == -1) {
+      errno = ESHUTDOWN;
+      return -1;
+    }
+    else
+      r = read (conn->sockin, buf, len);
+    if (r == -1 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (r == 0 && quit) {
+      errno = ESHUTDOWN;
+      return -1;
+    }
+    return r;
+  }
+}
+
 /* Reads exactly LEN bytes.  Returns 0, or -1 on EOF, error or quit; EOF
  * sets errno to 0 so that the caller can tell it from a real error.
  */
@@ -55,24 +91,10 @@ conn_recv_full (struct connection *conn, void *buf, size_t len)
   char *p = buf;
 
   while (len > 0) {
-    ssize_t r;
+    ssize_t r = conn_recv_some (conn, p, len);
 
-    if (conn->sockin_is_socket)
-      r = recv (conn->sockin, p, len, MSG_DONTWAIT);
-    else
-      r = -1, errno = EAGAIN;
-    if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (wait_fd (conn->sockin, POLLIN) == -1) {
-        errno = ESHUTDOWN;
-        return -1;
-      }
-      r = read (conn->sockin, p, len);
-    }
-    if (r == -1) {
-      if (errno == EINTR || errno == EAGAIN)
-        continue;
+    if (r == -1)
       return -1;
-    }
     if (r == 0) {
       errno = 0;
       return -1;
@@ -81,6 +103,59 @@ conn_recv_full (struct connection *conn, void *buf, size_t len)
     len -= r;
   }
   return 0;
+}
+
+/* Every connection with a socket, so that a shutdown can wake readers
+ * blocked in recv.
+ */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct connection **all_conns;
+static size_t n_all_conns, cap_all_conns;
+
+static void
+register_connection (struct connection *conn)
+{
+  pthread_mutex_lock (&all_lock);
+  if (n_all_conns == cap_all_conns) {
+    size_t cap = cap_all_conns ? cap_all_conns * 2 : 16;
+    struct connection **p = realloc (all_conns, cap * sizeof *p);
+    if (p) {
+      all_conns = p;
+      cap_all_conns = cap;
+    }
+  }
+  if (n_all_conns < cap_all_conns)
+    all_conns[n_all_conns++] = conn;
+  pthread_mutex_unlock (&all_lock);
+}
+
+static void
+unregister_connection (struct connection *conn)
+{
+  size_t i;
+
+  pthread_mutex_lock (&all_lock);
+  for (i = 0; i < n_all_conns; ++i)
+    if (all_conns[i] == conn) {
+      all_conns[i] = all_conns[--n_all_conns];
+      break;
+    }
+  pthread_mutex_unlock (&all_lock);
+}
+
+/* Called once quit is set: readers see EOF and wind down, letting their
+ * workers finish what is in flight.
+ */
+void
+shutdown_all_connections (void)
+{
+  size_t i;
+
+  pthread_mutex_lock (&all_lock);
+  for (i = 0; i < n_all_conns; ++i)
+    if (all_conns[i]->sockin_is_socket)
+      shutdown (all_conns[i]->sockin, SHUT_RD);
+  pthread_mutex_unlock (&all_lock);
 }
 
 /* Writes the whole vector.  The caller holds send_lock when other threads
@@ -161,12 +236,14 @@ new_connection (int sockin, int sockout)
   pthread_mutex_init (&conn->send_lock, NULL);
   pthread_mutex_init (&conn->queue_lock, NULL);
   pthread_cond_init (&conn->queue_cond, NULL);
+  register_connection (conn);
   return conn;
 }
 
 static void
 free_connection (struct connection *conn)
 {
+  unregister_connection (conn);
   if (conn->top_context) {
     lock_request ();
     if (backend_finalize (conn->top_context) == -1)

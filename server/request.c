@@ -269,7 +269,7 @@ execute (struct connection *conn, struct request *req, int *err,
       r = backend_pread (c, req->buf, req->count, req->offset, 0, err);
     break;
   case NBD_CMD_WRITE:
-    r = backend_pwrite (c, req->buf, req->count, req->offset,
+    r = backend_pwrite (c, req->payload, req->count, req->offset,
                         f & NBDKIT_FLAG_FUA, err);
     break;
   case NBD_CMD_FLUSH:

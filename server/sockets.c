@@ -230,6 +230,7 @@ accept_incoming_connections (void)
 
   for (i = 0; i < n_listen_fds; ++i)
     close (listen_fds[i]);
+  shutdown_all_connections ();
 
   /* Connections notice quit in poll; wait until they have closed their
    * contexts, so that unloading the plugin is safe.

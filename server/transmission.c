@@ -37,7 +37,6 @@
 /* The input buffer: big enough for a burst of headers plus small writes. */
 #define RBUF_SIZE (256 * 1024)
 
-static size_t cork_limit;
 /* Requests faster than this on average are run by the reader itself. */
 #define INLINE_THRESHOLD_NS 20000
 #define INITIAL_REQUEST_NS 1000000
@@ -64,24 +63,10 @@ rbuf_fill (struct connection *conn, size_t want)
     rb->start = 0;
   }
   while (rb->end < want) {
-    ssize_t r;
+    ssize_t r = conn_recv_some (conn, rb->data + rb->end, rb->cap - rb->end);
 
-    if (conn->sockin_is_socket)
-      r = recv (conn->sockin, rb->data + rb->end, rb->cap - rb->end,
-                MSG_DONTWAIT);
-    else
-      r = -1, errno = EAGAIN;
-    if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      /* Nothing buffered in the kernel: sleep in poll, watching quit. */
-      if (conn_recv_full (conn, rb->data + rb->end, 1) == -1)
-        return -1;
-      r = 1;
-    }
-    if (r == -1) {
-      if (errno == EINTR)
-        continue;
+    if (r == -1)
       return -1;
-    }
     if (r == 0) {
       errno = 0;
       return -1;
@@ -317,17 +302,20 @@ header_ready (struct connection *conn)
 
 /* Reads one request.  Returns 1 for a request to queue, 0 for a clean
  * end (DISC or EOF), -1 when the client broke the protocol or the
- * connection failed.
+ * connection failed.  With MAY_BORROW (the reader will run the request
+ * before reading on), a small write's payload is left in the input
+ * buffer and used from there.
  */
 static int
-read_request (struct connection *conn, struct request *req)
+read_request (struct connection *conn, struct request *req, bool may_borrow)
 {
+  struct rbuf *rb = &conn->rbuf;
   struct nbd_request hdr;
 
   if (rbuf_fill (conn, sizeof hdr) == -1)
     return errno == 0 || errno == ESHUTDOWN ? 0 : -1;
-  memcpy (&hdr, conn->rbuf.data + conn->rbuf.start, sizeof hdr);
-  conn->rbuf.start += sizeof hdr;
+  memcpy (&hdr, rb->data + rb->start, sizeof hdr);
+  rb->start += sizeof hdr;
 
   if (be32toh (hdr.magic) != NBD_REQUEST_MAGIC) {
     nbdkit_error ("client sent a request with a bad magic 0x%08" PRIx32
@@ -339,6 +327,7 @@ read_request (struct connection *conn, struct request *req)
   req->cookie = hdr.cookie;
   req->offset = be64toh (hdr.offset);
   req->count = be32toh (hdr.count);
+  req->payload = req->buf;
 
   if (req->type == NBD_CMD_DISC) {
     debug ("client sent NBD_CMD_DISC");
@@ -347,27 +336,34 @@ read_request (struct connection *conn, struct request *req)
 
   req->error = validate_request (conn, req);
 
-  if (req->type == NBD_CMD_WRITE) {
-    /* The payload follows whatever we think of the request: read it, or
-     * skip it, so the stream stays in step.
-     */
-    if (req->error == 0 && req->count > req->buf_size) {
-      char *p = realloc (req->buf, req->count);
-      if (p == NULL)
-        req->error = ENOMEM;
-      else {
-        req->buf = p;
-        req->buf_size = req->count;
-      }
-    }
-    if (req->error == 0) {
-      if (rbuf_read (conn, req->buf, req->count) == -1)
-        return -1;
-    }
-    else if (rbuf_skip (conn, req->count) == -1)
+  if (req->type != NBD_CMD_WRITE)
+    return 1;
+
+  /* The payload follows whatever we think of the request: read it, or
+   * skip it, so the stream stays in step.
+   */
+  if (req->error != 0)
+    return rbuf_skip (conn, req->count) == -1 ? -1 : 1;
+
+  if (may_borrow && req->count <= rb->cap / 2) {
+    if (rbuf_fill (conn, req->count) == -1)
       return -1;
+    req->payload = rb->data + rb->start;
+    rb->start += req->count;
+    return 1;
   }
-  return 1;
+
+  if (req->count > req->buf_size) {
+    char *p = realloc (req->buf, req->count);
+    if (p == NULL) {
+      req->error = ENOMEM;
+      return rbuf_skip (conn, req->count) == -1 ? -1 : 1;
+    }
+    req->buf = p;
+    req->buf_size = req->count;
+  }
+  req->payload = req->buf;
+  return rbuf_read (conn, req->buf, req->count) == -1 ? -1 : 1;
 }
 
 void
@@ -383,7 +379,6 @@ protocol_transmission (struct connection *conn)
    * slow first request must not hold up the reader.
    */
   conn->avg_request_ns = INITIAL_REQUEST_NS;
-  { const char *e = getenv ("CORK"); cork_limit = e ? atoi (e) : MAX_CORKED; }
   w.threads = calloc (w.max + 1, sizeof *w.threads);
   conn->rbuf.data = malloc (RBUF_SIZE);
   conn->rbuf.cap = RBUF_SIZE;
@@ -395,6 +390,7 @@ protocol_transmission (struct connection *conn)
 
   while (conn->running && !quit && !conn->disconnect_requested) {
     struct request *req;
+    bool run_here;
 
     /* About to block for input: first send what the client waits for. */
     if (conn->n_corked > 0 && !header_ready (conn))
@@ -406,7 +402,8 @@ protocol_transmission (struct connection *conn)
       break;
     }
     req->error = 0;
-    r = read_request (conn, req);
+    run_here = !parallel || conn->avg_request_ns < INLINE_THRESHOLD_NS;
+    r = read_request (conn, req, run_here);
     if (r <= 0) {
       pthread_mutex_lock (&conn->queue_lock);
       put_request_locked (conn, req);
@@ -414,10 +411,10 @@ protocol_transmission (struct connection *conn)
       break;
     }
 
-    if (!parallel || conn->avg_request_ns < INLINE_THRESHOLD_NS) {
+    if (run_here) {
       run_request (conn, req);
       conn->corked[conn->n_corked++] = req;
-      if (conn->n_corked >= cork_limit)
+      if (conn->n_corked == MAX_CORKED)
         flush_corked (conn);
     }
     else
