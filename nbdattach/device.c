@@ -282,6 +282,8 @@ load_nbd_module (void)
 
   if (ctx == NULL)
     return -1;
+  /* The caller reports failure in its own words. */
+  kmod_set_log_priority (ctx, 0);
   r = kmod_module_new_from_name (ctx, "nbd", &mod);
   if (r == 0)
     r = kmod_module_probe_insert_module (mod, KMOD_PROBE_APPLY_BLACKLIST,

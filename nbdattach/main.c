@@ -52,6 +52,7 @@ static int signal_pipe[2] = { -1, -1 };
 
 enum {
   CHECK_OPTION = 256,
+  CONFIG_OPTION,
   DEAD_TIMEOUT_OPTION,
   DETACH_OPTION,
   FILTER_OPTION,
@@ -66,6 +67,7 @@ static const char short_options[] = "b:C:d:D:e:fhn:P:rvV";
 static const struct option long_options[] = {
   { "block-size", required_argument, NULL, 'b' },
   { "check", required_argument, NULL, CHECK_OPTION },
+  { "config", required_argument, NULL, CONFIG_OPTION },
   { "connections", required_argument, NULL, 'C' },
   { "dead-timeout", required_argument, NULL, DEAD_TIMEOUT_OPTION },
   { "debug", required_argument, NULL, 'D' },
@@ -98,6 +100,7 @@ usage (void)
 "Usage:\n"
 "  nbdattach [OPTIONS] [--filter=FILTER]... PLUGIN [KEY=VALUE]...\n"
 "  nbdattach --reattach DEVICE|NAME [OPTIONS] PLUGIN [KEY=VALUE]...\n"
+"  nbdattach --config NAME [OPTIONS]  (from " CONFIG_DIR "/NAME.conf)\n"
 "  nbdattach --list\n"
 "  nbdattach --detach DEVICE|NAME\n"
 "  nbdattach --check DEVICE|NAME\n"
@@ -148,6 +151,69 @@ parse_seconds (const char *what, const char *arg)
   if (nbdkit_parse_uint64_t (what, arg, &v) == -1)
     exit (EXIT_FAILURE);
   return v;
+}
+
+static bool
+parse_bool_or_die (const char *what, const char *value)
+{
+  int r = nbdkit_parse_bool (value);
+
+  if (r == -1)
+    die ("%s: expected a boolean, got \"%s\"", what, value);
+  return r;
+}
+
+static void set_block_size (const char *arg);
+static void set_connections (const char *arg);
+static void set_device (const char *arg);
+
+/* Applies one of nbdattach's own settings from a configuration file.
+ * The command line, read afterwards, overrides them.
+ */
+static void
+apply_config_option (const char *path, const char *kv)
+{
+  const char *eq = strchr (kv, '=');
+  size_t klen = eq - kv;
+  const char *value = eq + 1;
+
+  if (strncmp (kv, "connections", klen) == 0)
+    set_connections (value);
+  else if (strncmp (kv, "block-size", klen) == 0)
+    set_block_size (value);
+  else if (strncmp (kv, "readonly", klen) == 0)
+    readonly_option = parse_bool_or_die (path, value);
+  else if (strncmp (kv, "timeout", klen) == 0)
+    timeout = parse_seconds ("timeout", value);
+  else if (strncmp (kv, "dead-timeout", klen) == 0)
+    dead_timeout = parse_seconds ("dead-timeout", value);
+  else if (strncmp (kv, "device", klen) == 0)
+    set_device (value);
+  else if (strncmp (kv, "exportname", klen) == 0)
+    exportname_option = strdup (value);
+  else if (strncmp (kv, "swap", klen) == 0)
+    swap_mode = parse_bool_or_die (path, value);
+  else if (strncmp (kv, "name", klen) == 0)
+    backend_name = strdup (value);
+}
+
+/* A device bound to NAME whose daemon is gone: a restart (systemd's
+ * Restart=on-failure) must reattach to it rather than make a new one.
+ */
+static const char *
+dead_device_named (const char *name)
+{
+  static char dev[32];
+  int index = find_device (name);
+  pid_t pid;
+
+  if (index < 0 || !device_connected (index))
+    return NULL;
+  pid = device_pid (index);
+  if (pid > 0 && (kill (pid, 0) == 0 || errno == EPERM))
+    return NULL;                /* alive: not ours to take over */
+  snprintf (dev, sizeof dev, "/dev/nbd%d", index);
+  return dev;
 }
 
 /* Root, and a kernel that has the driver (loading it if need be). */
@@ -445,6 +511,11 @@ attach (const char *plugin_name)
   if (!use_ioctl)
     nl_nbd_watch_link_dead ();
   report (0, devname);
+  {
+    char state[96];
+    snprintf (state, sizeof state, "READY=1\nSTATUS=Serving %s\n", devname);
+    notify_systemd (state);
+  }
 
   /* Wait for a signal or for the kernel to end every connection. */
   for (;;) {
@@ -464,6 +535,7 @@ attach (const char *plugin_name)
       if (read (signal_pipe[0], &c, 1) == 1)
         debug ("signal %d: disconnecting %s", c, devname);
       disconnected = true;
+      notify_systemd ("STOPPING=1\n");
       /* The kernel sends NBD_CMD_DISC on each socket; the readers end and
        * flush the chain.
        */
@@ -487,14 +559,43 @@ attach (const char *plugin_name)
   return status;
 }
 
+static void
+set_block_size (const char *arg)
+{
+  if (nbdkit_parse_uint64_t ("block size", arg, &block_size) == -1)
+    exit (EXIT_FAILURE);
+  if (block_size < 512 || block_size > 4096 ||
+      (block_size & (block_size - 1)))
+    die ("block size must be a power of 2 from 512 to 4096, not %s", arg);
+}
+
+static void
+set_connections (const char *arg)
+{
+  if (nbdkit_parse_int ("connections", arg, &connections) == -1)
+    exit (EXIT_FAILURE);
+  if (connections < 1 || connections > 64)
+    die ("connections must be between 1 and 64, not %s", arg);
+}
+
+static void
+set_device (const char *arg)
+{
+  device_index = parse_device (arg);
+  if (device_index < 0)
+    die ("device %s: expected /dev/nbdN or N", arg);
+}
+
 int
 main (int argc, char *argv[])
 {
-  const char *detach = NULL, *check = NULL;
+  const char *detach = NULL, *check = NULL, *config = NULL;
+  struct device_config cfg;
   bool list = false;
   char **filters = NULL;
   size_t n_filters = 0;
   struct sigaction sa = { .sa_handler = handle_signal };
+  const char *plugin_arg;
   int c, r;
 
   program_name = "nbdattach";
@@ -511,22 +612,13 @@ main (int argc, char *argv[])
                            NULL)) != -1) {
     switch (c) {
     case 'b':
-      if (nbdkit_parse_uint64_t ("block size", optarg, &block_size) == -1)
-        exit (EXIT_FAILURE);
-      if (block_size < 512 || block_size > 4096 ||
-          (block_size & (block_size - 1)))
-        die ("--block-size must be a power of 2 from 512 to 4096");
+      set_block_size (optarg);
       break;
     case 'C':
-      if (nbdkit_parse_int ("connections", optarg, &connections) == -1)
-        exit (EXIT_FAILURE);
-      if (connections < 1 || connections > 64)
-        die ("--connections must be between 1 and 64");
+      set_connections (optarg);
       break;
     case 'd':
-      device_index = parse_device (optarg);
-      if (device_index < 0)
-        die ("--device %s: expected /dev/nbdN or N", optarg);
+      set_device (optarg);
       break;
     case 'D':
       add_debug_flag (optarg);
@@ -559,6 +651,9 @@ main (int argc, char *argv[])
       exit (EXIT_SUCCESS);
     case CHECK_OPTION:
       check = optarg;
+      break;
+    case CONFIG_OPTION:
+      config = optarg;
       break;
     case DEAD_TIMEOUT_OPTION:
       dead_timeout = parse_seconds ("dead connection timeout", optarg);
@@ -602,16 +697,57 @@ main (int argc, char *argv[])
   if (check)
     return do_check (check);
 
-  if (optind >= argc)
-    die ("no plugin given (try 'nbdattach --help')");
+  if (config) {
+    size_t i;
+    /* The file's settings; options on the command line win, so read the
+     * command line again on top of them.
+     */
+    read_config (config, &cfg);
+    for (i = 0; i < cfg.n_options; ++i)
+      apply_config_option (cfg.path, cfg.options[i]);
+    if (backend_name == NULL && !strchr (config, '/'))
+      backend_name = config;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, short_options, long_options,
+                             NULL)) != -1) {
+      if (c == 'b') set_block_size (optarg);
+      else if (c == 'C') set_connections (optarg);
+      else if (c == 'd') set_device (optarg);
+      else if (c == 'r') readonly_option = true;
+      else if (c == 'n') backend_name = optarg;
+      else if (c == TIMEOUT_OPTION) timeout = parse_seconds ("timeout", optarg);
+      else if (c == DEAD_TIMEOUT_OPTION)
+        dead_timeout = parse_seconds ("dead connection timeout", optarg);
+    }
+    if (optind < argc)
+      die ("--config %s: give the plugin in the file, not on the command "
+           "line (\"%s\")", config, argv[optind]);
+    filters = cfg.filters;
+    n_filters = cfg.n_filters;
+    if (reattach_target == NULL && geteuid () == 0)
+      reattach_target = dead_device_named (backend_name);
+    if (reattach_target)
+      fprintf (stderr, "nbdattach: %s: its daemon is gone, reattaching\n",
+               reattach_target);
+    top = chain_load (cfg.plugin, filters, n_filters);
+    chain_configure (cfg.n_params, cfg.params);
+    plugin_arg = cfg.plugin;
+  }
+  else {
+    if (optind >= argc)
+      die ("no plugin given (try 'nbdattach --help')");
+    plugin_arg = argv[optind];
+  }
   if (use_ioctl && connections > 1)
     die ("--ioctl supports only one connection");
   if (use_ioctl && reattach_target)
     die ("--reattach needs the netlink interface (not --ioctl)");
 
-  top = chain_load (argv[optind], filters, n_filters);
-  free (filters);
-  chain_configure (argc - optind - 1, argv + optind + 1);
+  if (config == NULL) {
+    top = chain_load (argv[optind], filters, n_filters);
+    free (filters);
+    chain_configure (argc - optind - 1, argv + optind + 1);
+  }
   check_unused_debug_flags ();
   lock_init_thread_model ();
   if (top->get_ready (top) == -1)
@@ -638,7 +774,7 @@ main (int argc, char *argv[])
   sigaction (SIGHUP, &sa, NULL);
   signal (SIGPIPE, SIG_IGN);
 
-  r = attach (argv[optind]);
+  r = attach (plugin_arg);
 
   top->cleanup (top);
   top->free (top);

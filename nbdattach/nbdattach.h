@@ -50,6 +50,21 @@ extern char *read_state (int index, const char *key);
 extern int list_devices (void);
 extern int load_nbd_module (void);
 
+/* config.c: /etc/blockkit/devices/NAME.conf */
+#define CONFIG_DIR SYSCONFDIR "/blockkit/devices"
+struct device_config {
+  char *path;
+  char *plugin;
+  char **filters; size_t n_filters;
+  char **options; size_t n_options;    /* "key=value" of nbdattach's own */
+  char **params; size_t n_params;      /* "key=value" for the chain */
+};
+extern char *config_path (const char *name);
+extern void read_config (const char *name, struct device_config *cfg);
+
+/* notify.c: systemd's sd_notify protocol, without libsystemd. */
+extern void notify_systemd (const char *state);
+
 /* Settings shared by the files. */
 extern bool verbose_option;
 
