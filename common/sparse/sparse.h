@@ -94,6 +94,15 @@ extern int sparse_array_extents (struct sparse_array *sa,
 /* Number of pages currently allocated (for tests and debugging). */
 extern uint64_t sparse_array_pages (struct sparse_array *sa);
 
+/* sparse-extents.c: a plugin's .extents callback over the array
+ * (missing pages are reported as holes that read as zeroes).
+ */
+struct nbdkit_extents;
+extern int sparse_array_plugin_extents (struct sparse_array *sa,
+                                        uint32_t count, uint64_t offset,
+                                        uint32_t flags,
+                                        struct nbdkit_extents *extents);
+
 /* True if the COUNT bytes at BUF are all zero (fast). */
 extern bool sparse_is_zero (const void *buf, size_t count);
 

@@ -1104,33 +1104,11 @@ data_cache (void *h, uint32_t count, uint64_t offset, uint32_t flags)
   return 0;
 }
 
-struct extents_ctx {
-  struct nbdkit_extents *extents;
-  bool req_one;
-};
-
-static int
-add_extent (void *opaque, uint64_t offset, uint64_t length, bool allocated)
-{
-  struct extents_ctx *ctx = opaque;
-
-  if (nbdkit_add_extent (ctx->extents, offset, length,
-                         allocated ? 0
-                         : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1)
-    return -1;
-  return ctx->req_one ? 1 : 0;
-}
-
 static int
 data_extents (void *h, uint32_t count, uint64_t offset, uint32_t flags,
-              struct nbdkit_extents *extents)
+             struct nbdkit_extents *extents)
 {
-  struct extents_ctx ctx = {
-    .extents = extents,
-    .req_one = flags & NBDKIT_FLAG_REQ_ONE,
-  };
-
-  return sparse_array_extents (sa, count, offset, add_extent, &ctx);
+  return sparse_array_plugin_extents (sa, count, offset, flags, extents);
 }
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
