@@ -32,6 +32,7 @@ struct request {
   uint64_t offset;
   uint32_t count;
   int error;                    /* errno decided by validation, 0 = run */
+  uint64_t queued_ns;           /* when it was handed to the workers */
   char *buf;                    /* write payload or read result */
   size_t buf_size;
   /* The write payload: req->buf, or, for a request the reader runs
@@ -95,6 +96,10 @@ struct connection {
    * reader runs a request itself or hands it to a worker.
    */
   volatile uint64_t avg_request_ns;
+  /* Average time (ns) from queueing a request to a worker starting it:
+   * what handing a request over costs on this machine.
+   */
+  volatile uint64_t avg_handoff_ns;
   struct request *corked[MAX_CORKED];
   size_t n_corked;
 };

@@ -16,8 +16,10 @@
  *   is done.  Replies therefore leave in completion order, not request
  *   order, as the protocol allows.
  *
- * Which path a request takes follows a running average of how long
- * requests have been taking on this connection.  Under the serialized
+ * Which path a request takes follows running averages of how long
+ * requests have been taking on this connection and of how long a
+ * handover to a worker takes (much longer under emulation or load): a
+ * request runs here when it is cheaper than the handover.  Under the serialized
  * thread models the reader runs every request itself: one at a time and
  * in order is then exactly what the model asks for.
  */
@@ -40,6 +42,7 @@
 /* Requests faster than this on average are run by the reader itself. */
 #define INLINE_THRESHOLD_NS 20000
 #define INITIAL_REQUEST_NS 1000000
+#define INLINE_MAX_BYTES (128 * 1024)
 
 /* Request buffers larger than this are not kept for reuse, so one huge
  * request does not pin its memory for the life of the connection.
@@ -206,6 +209,10 @@ worker (void *arg)
 
     if (req == NULL)
       break;
+    {
+      uint64_t d = now_ns () - req->queued_ns, avg = conn->avg_handoff_ns;
+      conn->avg_handoff_ns = avg - avg / 8 + d / 8;
+    }
     run_request (conn, req);
     send_replies (conn, &req, 1);
     done = req;
@@ -226,6 +233,7 @@ enqueue (struct connection *conn, struct workers *w, struct request *req)
 {
   bool need_worker;
 
+  req->queued_ns = now_ns ();
   pthread_mutex_lock (&conn->queue_lock);
   req->next = NULL;
   if (conn->queue_tail)
@@ -300,15 +308,33 @@ header_ready (struct connection *conn)
   return rb->end - rb->start >= sizeof (struct nbd_request);
 }
 
-/* Reads one request.  Returns 1 for a request to queue, 0 for a clean
- * end (DISC or EOF), -1 when the client broke the protocol or the
- * connection failed.  With MAY_BORROW (the reader will run the request
- * before reading on), a small write's payload is left in the input
- * buffer and used from there.
+/* Reads one request.  Returns 1 for a request to run, 0 for a clean end
+ * (DISC or EOF), -1 when the client broke the protocol or the connection
+ * failed.  Decides *RUN_HERE; when the reader will run the request before
+ * reading on, a small write's payload is left in the input buffer and
+ * used from there.
  */
-static int
-read_request (struct connection *conn, struct request *req, bool may_borrow)
+/* Whether the reader runs this request itself: when that costs less than
+ * handing it over, and never for a big one, which would hold up the
+ * requests behind it for the whole copy.
+ */
+static bool
+run_here_p (struct connection *conn, const struct request *req, bool parallel)
 {
+  if (!parallel)
+    return true;
+  if (req->count > INLINE_MAX_BYTES &&
+      (req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE))
+    return false;
+  return conn->avg_request_ns < MAX ((uint64_t) INLINE_THRESHOLD_NS,
+                                     (uint64_t) conn->avg_handoff_ns);
+}
+
+static int
+read_request (struct connection *conn, struct request *req, bool *run_here,
+              bool parallel)
+{
+  bool may_borrow;
   struct rbuf *rb = &conn->rbuf;
   struct nbd_request hdr;
 
@@ -335,6 +361,8 @@ read_request (struct connection *conn, struct request *req, bool may_borrow)
   }
 
   req->error = validate_request (conn, req);
+  *run_here = run_here_p (conn, req, parallel);
+  may_borrow = *run_here;
 
   if (req->type != NBD_CMD_WRITE)
     return 1;
@@ -402,8 +430,7 @@ protocol_transmission (struct connection *conn)
       break;
     }
     req->error = 0;
-    run_here = !parallel || conn->avg_request_ns < INLINE_THRESHOLD_NS;
-    r = read_request (conn, req, run_here);
+    r = read_request (conn, req, &run_here, parallel);
     if (r <= 0) {
       pthread_mutex_lock (&conn->queue_lock);
       put_request_locked (conn, req);
