@@ -77,8 +77,8 @@ find_filter_file (const char *name_or_path)
     return path;
   fprintf (stderr, "%s: no filter called \"%s\" (looked in %s%s%s); "
            "give a path to load a filter from elsewhere\n",
-           program_name, name_or_path, FILTERDIR,
-           dev_path ? " and " : "", dev_path ? dev_path : "");
+           program_name, name_or_path, dev_path ? dev_path : "",
+           dev_path ? " and " : "", FILTERDIR);
   exit (EXIT_FAILURE);
 }
 

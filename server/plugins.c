@@ -87,8 +87,8 @@ find_plugin_file (const char *name_or_path)
 
   fprintf (stderr, "%s: no plugin called \"%s\" (looked in %s%s%s); "
            "give a path to load a plugin from elsewhere\n",
-           program_name, name_or_path, PLUGINDIR,
-           dev_path ? " and " : "", dev_path ? dev_path : "");
+           program_name, name_or_path, dev_path ? dev_path : "",
+           dev_path ? " and " : "", PLUGINDIR);
   exit (EXIT_FAILURE);
 }
 

@@ -10,9 +10,14 @@ requires qemu-system-x86_64
     skip "no kernel in /boot (install linux-image-amd64)"
 [[ -x "$abs_top_builddir/nbdattach/nbdattach" ]] || fail "nbdattach not built"
 
+# The guest sees the host's /tmp as /run/host-tmp (its own /tmp is a
+# tmpfs): a tree under /tmp must be named that way there.
+guest_path () {
+    case "$1" in /tmp/*) echo "/run/host-tmp/${1#/tmp/}" ;; *) echo "$1" ;; esac
+}
 cat > "$tmp/guest.sh" <<GUEST
-export abs_top_builddir='$abs_top_builddir'
-exec bash '$abs_top_srcdir/tests/vm/guest-nbdattach.sh'
+export abs_top_builddir='$(guest_path "$abs_top_builddir")'
+exec bash '$(guest_path "$abs_top_srcdir")/tests/vm/guest-nbdattach.sh'
 GUEST
 
 VM_TIMEOUT=1500 "$abs_top_srcdir/tests/vm/run-guest" "$tmp/guest.sh" \
