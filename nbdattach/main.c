@@ -207,9 +207,16 @@ dead_device_named (const char *name)
   int index = find_device (name);
   pid_t pid;
 
+  char *state_pid;
+
   if (index < 0 || !device_connected (index))
     return NULL;
-  pid = device_pid (index);
+  /* The kernel keeps the first daemon's pid in sysfs across a reattach;
+   * the state file has the current one.
+   */
+  state_pid = read_state (index, "pid");
+  pid = state_pid ? atoi (state_pid) : device_pid (index);
+  free (state_pid);
   if (pid > 0 && (kill (pid, 0) == 0 || errno == EPERM))
     return NULL;                /* alive: not ours to take over */
   snprintf (dev, sizeof dev, "/dev/nbd%d", index);
