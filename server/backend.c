@@ -69,6 +69,33 @@ backend_load (struct backend *b, const char *name, void (*load) (void))
   threadlocal_set_name (NULL);
 }
 
+/* Prints what `blockkit LAYER --help` says about one layer: its name,
+ * file, description and keys (each text ends with exactly one newline).
+ */
+static void
+print_text (const char *text)
+{
+  const char *t;
+
+  if (text == NULL)
+    return;
+  printf ("%s", text);
+  if ((t = strrchr (text, '\n')) == NULL || t[1])
+    printf ("\n");
+}
+
+void
+backend_print_usage (struct backend *b, const char *longname,
+                     const char *description, const char *config_help)
+{
+  printf ("%s: %s", b->type, b->name);
+  if (longname)
+    printf (" (%s)", longname);
+  printf ("\n(%s)\n", b->filename);
+  print_text (description);
+  print_text (config_help);
+}
+
 void
 backend_unload (struct backend *b, void (*unload) (void))
 {

@@ -132,6 +132,9 @@ extern void backend_init (struct backend *b, struct backend *next,
 extern void backend_load (struct backend *b, const char *name,
                           void (*load) (void));
 extern void backend_unload (struct backend *b, void (*unload) (void));
+extern void backend_print_usage (struct backend *b, const char *longname,
+                                 const char *description,
+                                 const char *config_help);
 
 extern struct context *backend_open (struct backend *b, int readonly,
                                      const char *exportname,

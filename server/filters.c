@@ -120,22 +120,8 @@ static void
 filter_usage (struct backend *b)
 {
   struct nbdkit_filter *f = FILTER (b);
-  const char *t;
 
-  printf ("filter: %s", b->name);
-  if (f->longname)
-    printf (" (%s)", f->longname);
-  printf ("\n(%s)\n", b->filename);
-  if (f->description) {
-    printf ("%s", f->description);
-    if ((t = strrchr (f->description, '\n')) == NULL || t[1])
-      printf ("\n");
-  }
-  if (f->config_help) {
-    printf ("%s", f->config_help);
-    if ((t = strrchr (f->config_help, '\n')) == NULL || t[1])
-      printf ("\n");
-  }
+  backend_print_usage (b, f->longname, f->description, f->config_help);
   printf ("\n");
   b->next->usage (b->next);
 }

@@ -132,22 +132,8 @@ static void
 plugin_usage (struct backend *b)
 {
   struct nbdkit_plugin *p = PLUGIN (b);
-  const char *t;
 
-  printf ("plugin: %s", b->name);
-  if (p->longname)
-    printf (" (%s)", p->longname);
-  printf ("\n(%s)\n", b->filename);
-  if (p->description) {
-    printf ("%s", p->description);
-    if ((t = strrchr (p->description, '\n')) == NULL || t[1])
-      printf ("\n");
-  }
-  if (p->config_help) {
-    printf ("%s", p->config_help);
-    if ((t = strrchr (p->config_help, '\n')) == NULL || t[1])
-      printf ("\n");
-  }
+  backend_print_usage (b, p->longname, p->description, p->config_help);
 }
 
 static const char *
