@@ -19,6 +19,12 @@ struct rbuf {
   char *data;
   size_t start, end;            /* unread bytes are data[start..end) */
   size_t cap;
+  /* Read only what is asked for, not as much as fits: set after a large
+   * write, because the next request is then probably another one, whose
+   * payload should go straight to its own buffer instead of being copied
+   * through this one.
+   */
+  bool exact;
 };
 
 /* One request on its way through the workers.  Requests and their

@@ -44,6 +44,11 @@
 #define INITIAL_REQUEST_NS 1000000
 #define INLINE_MAX_BYTES (128 * 1024)
 
+/* A write this large has its payload read straight into the request's
+ * buffer, and so has the next request's if it is one too (rbuf.exact).
+ */
+#define LARGE_WRITE_BYTES (64 * 1024)
+
 /* Request buffers larger than this are not kept for reuse, so one huge
  * request does not pin its memory for the life of the connection.
  */
@@ -66,7 +71,8 @@ rbuf_fill (struct connection *conn, size_t want)
     rb->start = 0;
   }
   while (rb->end < want) {
-    ssize_t r = conn_recv_some (conn, rb->data + rb->end, rb->cap - rb->end);
+    size_t room = rb->exact ? want - rb->end : rb->cap - rb->end;
+    ssize_t r = conn_recv_some (conn, rb->data + rb->end, room);
 
     if (r == -1)
       return -1;
@@ -93,7 +99,7 @@ rbuf_read (struct connection *conn, void *buf, size_t len)
   if (n == len)
     return 0;
   /* Small remainders go through the buffer, to pick up what follows. */
-  if (len - n < rb->cap / 2) {
+  if (len - n < rb->cap / 2 && !rb->exact) {
     if (rbuf_fill (conn, len - n) == -1)
       return -1;
     memcpy ((char *) buf + n, rb->data + rb->start, len - n);
@@ -301,7 +307,9 @@ header_ready (struct connection *conn)
     rb->end -= rb->start;
     rb->start = 0;
   }
-  r = recv (conn->sockin, rb->data + rb->end, rb->cap - rb->end,
+  r = recv (conn->sockin, rb->data + rb->end,
+            rb->exact ? sizeof (struct nbd_request) - rb->end
+                      : rb->cap - rb->end,
             MSG_DONTWAIT);
   if (r > 0)
     rb->end += r;
@@ -354,6 +362,7 @@ read_request (struct connection *conn, struct request *req, bool *run_here,
   req->offset = be64toh (hdr.offset);
   req->count = be32toh (hdr.count);
   req->payload = req->buf;
+  rb->exact = req->type == NBD_CMD_WRITE && req->count > LARGE_WRITE_BYTES;
 
   if (req->type == NBD_CMD_DISC) {
     debug ("client sent NBD_CMD_DISC");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Many requests in flight (aio) on one connection: all complete with the
-# right data, and replies come back out of order when a slow request is
+# right data (reads and writes of mixed sizes), and replies come back out of order when a slow request is
 # overtaken by fast ones.  Several connections at once.  -t THREADS,
 # including -t 1, never deadlocks.
 source "${srcdir:-$(dirname "$0")}/functions.sh"
@@ -39,6 +39,29 @@ whole = b"".join(block(i) for i in range(size // M))
 for c, buf, off, n in reqs:
     assert h.aio_command_completed(c)
     assert buf.to_bytearray() == whole[off:off + n], (off, n)
+
+# Writes of mixed sizes in flight at once, not overlapping: big ones,
+# whose payload is read straight into their own buffer, between small
+# ones, run from the input buffer.  Every byte lands where it belongs.
+sizes = (M, 4096, 200000, 65536 + 512, 512, 2 * M, 100000, 1, 131072,
+         131073, 28, 65537)
+img = bytearray(whole)
+reqs = []
+off = 0
+while True:
+    n = rnd.choice(sizes)
+    if off + n > size:
+        break
+    data = os.urandom(n)
+    reqs.append(h.aio_pwrite(data, off))
+    img[off:off + n] = data
+    off += n + rnd.choice((0, 0, 1, 4096))
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+for c in reqs:
+    assert h.aio_command_completed(c)
+assert h.pread(size, 0) == img, "mixed-size writes"
+h.pwrite(whole, 0)
 
 # Out of order: a 32 MiB read followed by small reads; record the order in
 # which replies arrive.  Some small read must overtake the big one.
