@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "minmax.h"
 
 void
 backend_init (struct backend *b, struct backend *next, size_t index,
@@ -506,6 +507,36 @@ backend_cache (struct context *c, uint32_t count, uint64_t offset,
       !check_flags (c, "cache", flags, 0, err))
     return -1;
   return c->b->cache (c, count, offset, flags, err);
+}
+
+/* Reads in pieces of at most 4 MiB, so that a huge cache request does
+ * not need a buffer as large as itself.
+ */
+#define CACHE_READ_CHUNK (4 * 1024 * 1024)
+
+int
+backend_cache_by_reading (struct context *c, layer_pread_fn pread,
+                          uint32_t count, uint64_t offset, int *err)
+{
+  char *buf;
+  int r = 0;
+
+  if (count == 0)
+    return 0;
+  buf = malloc (MIN (count, (uint32_t) CACHE_READ_CHUNK));
+  if (buf == NULL) {
+    *err = ENOMEM;
+    return -1;
+  }
+  while (count > 0 && r == 0) {
+    uint32_t n = MIN (count, (uint32_t) CACHE_READ_CHUNK);
+
+    r = pread (c, buf, n, offset, 0, err);
+    count -= n;
+    offset += n;
+  }
+  free (buf);
+  return r;
 }
 
 /* ---- what a filter's nbdkit_next points at ---- */

@@ -176,6 +176,14 @@ extern int backend_extents (struct context *c, uint32_t count,
                             struct nbdkit_extents *extents, int *err);
 extern int backend_cache (struct context *c, uint32_t count, uint64_t offset,
                           uint32_t flags, int *err);
+/* NBD_CMD_CACHE emulated by reading the range through PREAD, a layer's
+ * own pread, into a scratch buffer that is thrown away (seed 000).
+ */
+typedef int (*layer_pread_fn) (struct context *c, void *buf, uint32_t count,
+                               uint64_t offset, uint32_t flags, int *err);
+extern int backend_cache_by_reading (struct context *c, layer_pread_fn pread,
+                                     uint32_t count, uint64_t offset,
+                                     int *err);
 
 /* chain-load.c: load the plugin and filters named on a command line, then
  * pass them their KEY=VALUE words (bare words go to the magic key).

@@ -645,28 +645,9 @@ filter_cache (struct context *c, uint32_t count, uint64_t offset,
               uint32_t flags, int *err)
 {
   struct nbdkit_filter *f = FILTER (c->b);
-  char *buf;
 
-  if (c->can_cache == NBDKIT_CACHE_EMULATE && f->can_cache) {
-    uint32_t n = MIN (count, (uint32_t) (4 * 1024 * 1024));
-
-    buf = malloc (n);
-    if (buf == NULL) {
-      *err = ENOMEM;
-      return -1;
-    }
-    while (count > 0) {
-      n = MIN (count, (uint32_t) (4 * 1024 * 1024));
-      if (filter_pread (c, buf, n, offset, 0, err) == -1) {
-        free (buf);
-        return -1;
-      }
-      count -= n;
-      offset += n;
-    }
-    free (buf);
-    return 0;
-  }
+  if (c->can_cache == NBDKIT_CACHE_EMULATE && f->can_cache)
+    return backend_cache_by_reading (c, filter_pread, count, offset, err);
   if (f->cache)
     return f->cache (NEXT (c), c->handle, count, offset, flags, err);
   if (!c->c_next)

@@ -730,31 +730,13 @@ plugin_cache (struct context *c, uint32_t count, uint64_t offset,
               uint32_t flags, int *err)
 {
   struct nbdkit_plugin *p = PLUGIN (c->b);
-  char *buf;
-  uint32_t n;
 
   if (c->can_cache == NBDKIT_CACHE_NATIVE && p->cache) {
     CALL_PLUGIN (p, err, p->cache (c->handle, count, offset, 0));
     return 0;
   }
 
-  n = MIN (count, (uint32_t) (4 * 1024 * 1024));
-  buf = malloc (n);
-  if (buf == NULL) {
-    *err = ENOMEM;
-    return -1;
-  }
-  while (count > 0) {
-    n = MIN (count, (uint32_t) (4 * 1024 * 1024));
-    if (plugin_pread (c, buf, n, offset, 0, err) == -1) {
-      free (buf);
-      return -1;
-    }
-    count -= n;
-    offset += n;
-  }
-  free (buf);
-  return 0;
+  return backend_cache_by_reading (c, plugin_pread, count, offset, err);
 }
 
 /* ---- registration ---- */

@@ -24,6 +24,7 @@
 #include <nbdkit-filter.h>
 
 #include "minmax.h"
+#include "filter-handle.h"
 
 /* The keys; 0 means "not given". */
 static uint32_t cfg_min, cfg_pref, cfg_max;
@@ -117,20 +118,8 @@ static void *
 policy_open (nbdkit_next_open *next, nbdkit_context *nxdata,
              int readonly, const char *exportname, int is_tls)
 {
-  struct handle *h;
-
-  if (next (nxdata, readonly, exportname) == -1)
-    return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL)
-    nbdkit_error ("calloc: %m");
-  return h;
-}
-
-static void
-policy_close (void *handle)
-{
-  free (handle);
+  return filter_handle_open (next, nxdata, readonly, exportname,
+                             sizeof (struct handle));
 }
 
 /* The values for this connection: the layer below's, with the keys
@@ -283,7 +272,7 @@ static struct nbdkit_filter filter = {
   .config_complete   = policy_config_complete,
   .config_help       = policy_config_help,
   .open              = policy_open,
-  .close             = policy_close,
+  .close             = free,   /* the handle is one flat struct */
   .prepare           = policy_prepare,
   .block_size        = policy_block_size,
   .pread             = policy_pread,

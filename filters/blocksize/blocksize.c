@@ -35,6 +35,7 @@
 
 #include "cleanup.h"
 #include "minmax.h"
+#include "filter-handle.h"
 
 #define MAX_MINBLOCK (64 * 1024)
 #define DEFAULT_MAXDATA (64 * 1024 * 1024)
@@ -126,20 +127,8 @@ static void *
 blocksize_open (nbdkit_next_open *next, nbdkit_context *nxdata,
                 int readonly, const char *exportname, int is_tls)
 {
-  struct handle *h;
-
-  if (next (nxdata, readonly, exportname) == -1)
-    return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL)
-    nbdkit_error ("calloc: %m");
-  return h;
-}
-
-static void
-blocksize_close (void *handle)
-{
-  free (handle);
+  return filter_handle_open (next, nxdata, readonly, exportname,
+                             sizeof (struct handle));
 }
 
 /* The limits for this connection: the keys, tightened by whatever the
@@ -396,7 +385,7 @@ static struct nbdkit_filter filter = {
   .config_complete   = blocksize_config_complete,
   .config_help       = blocksize_config_help,
   .open              = blocksize_open,
-  .close             = blocksize_close,
+  .close             = free,   /* the handle is one flat struct */
   .prepare           = blocksize_prepare,
   .block_size        = blocksize_block_size,
   .get_size          = blocksize_get_size,

@@ -25,6 +25,7 @@
 #include "blkstore.h"
 #include "cache.h"
 #include "trigger.h"
+#include "filter-handle.h"
 
 enum cache_mode cache_mode = CACHE_MODE_WRITEBACK;
 /* 64K: a good unit for reads from a slow layer below, and a small map. */
@@ -115,20 +116,8 @@ static void *
 cache_open (nbdkit_next_open *next, nbdkit_context *context,
             int readonly, const char *exportname, int is_tls)
 {
-  struct cache_handle *h;
-
-  if (next (context, readonly, exportname) == -1)
-    return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL)
-    nbdkit_error ("cache: calloc: %m");
-  return h;
-}
-
-static void
-cache_close (void *handle)
-{
-  free (handle);
+  return filter_handle_open (next, context, readonly, exportname,
+                             sizeof (struct cache_handle));
 }
 
 static int
@@ -304,7 +293,7 @@ static struct nbdkit_filter filter = {
   .config_help = cache_config_help,
   .get_ready = cache_get_ready,
   .open = cache_open,
-  .close = cache_close,
+  .close = free,   /* the handle is one flat struct */
   .prepare = cache_prepare,
   .finalize = cache_finalize,
   .can_flush = cache_can_flush,

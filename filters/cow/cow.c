@@ -22,6 +22,7 @@
 #include "blkstore.h"
 #include "cow.h"
 #include "trigger.h"
+#include "filter-handle.h"
 
 /* 64K: large enough that the map and the per-block locking cost little,
  * small enough that a 4K write copies up little from below.
@@ -80,21 +81,9 @@ static void *
 cow_open (nbdkit_next_open *next, nbdkit_context *context,
           int readonly, const char *exportname, int is_tls)
 {
-  struct cow_handle *h;
-
   /* Below is only ever read: open it read-only, whatever the client. */
-  if (next (context, 1, exportname) == -1)
-    return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL)
-    nbdkit_error ("cow: calloc: %m");
-  return h;
-}
-
-static void
-cow_close (void *handle)
-{
-  free (handle);
+  return filter_handle_open (next, context, 1, exportname,
+                             sizeof (struct cow_handle));
 }
 
 static int
@@ -219,7 +208,7 @@ static struct nbdkit_filter filter = {
   .config_help = cow_config_help,
   .get_ready = cow_get_ready,
   .open = cow_open,
-  .close = cow_close,
+  .close = free,   /* the handle is one flat struct */
   .prepare = cow_prepare,
   .can_write = cow_yes,
   .can_flush = cow_yes,

@@ -22,6 +22,7 @@
 #include <nbdkit-filter.h>
 
 #include "cleanup.h"
+#include "watcher.h"
 
 #define GRACE_MS 100
 
@@ -31,8 +32,9 @@ static unsigned clients;
 static bool ever_connected;
 static uint64_t generation;     /* bumped by every arrival */
 static bool stop;
-static bool watcher_running;
-static pthread_t watcher;
+static struct watcher watcher = {
+  .lock = &lock, .cond = &cond, .stop = &stop
+};
 
 /* Any non-NULL handle: the filter keeps no state per client. */
 static int handle_token;
@@ -74,28 +76,13 @@ watch (void *arg)
 static int
 exitlast_after_fork (nbdkit_backend *backend)
 {
-  int err = pthread_create (&watcher, NULL, watch, NULL);
-
-  if (err) {
-    errno = err;
-    nbdkit_error ("exitlast: pthread_create: %m");
-    return -1;
-  }
-  watcher_running = true;
-  return 0;
+  return watcher_start (&watcher, "exitlast", watch);
 }
 
 static void
 exitlast_cleanup (nbdkit_backend *backend)
 {
-  if (!watcher_running)
-    return;
-  pthread_mutex_lock (&lock);
-  stop = true;
-  pthread_cond_broadcast (&cond);
-  pthread_mutex_unlock (&lock);
-  pthread_join (watcher, NULL);
-  watcher_running = false;
+  watcher_stop (&watcher);
 }
 
 static int

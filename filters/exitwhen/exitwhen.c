@@ -26,6 +26,7 @@
 #include <nbdkit-filter.h>
 
 #include "cleanup.h"
+#include "watcher.h"
 #include "events.h"
 
 #define GRACE_MS 100
@@ -39,8 +40,9 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static unsigned clients;
 static bool exiting;            /* an event has happened */
 static bool stop;               /* .cleanup: the watcher must end */
-static bool watcher_running;
-static pthread_t watcher;
+static struct watcher watcher = {
+  .lock = &lock, .cond = &cond, .stop = &stop
+};
 
 /* Any non-NULL handle: the filter keeps no state per client. */
 static int handle_token;
@@ -198,31 +200,15 @@ watch (void *arg)
 static int
 exitwhen_after_fork (nbdkit_backend *backend)
 {
-  int err;
-
   if (n_events == 0)
     return 0;
-  err = pthread_create (&watcher, NULL, watch, NULL);
-  if (err) {
-    errno = err;
-    nbdkit_error ("exitwhen: pthread_create: %m");
-    return -1;
-  }
-  watcher_running = true;
-  return 0;
+  return watcher_start (&watcher, "exitwhen", watch);
 }
 
 static void
 exitwhen_cleanup (nbdkit_backend *backend)
 {
-  if (!watcher_running)
-    return;
-  pthread_mutex_lock (&lock);
-  stop = true;
-  pthread_cond_broadcast (&cond);
-  pthread_mutex_unlock (&lock);
-  pthread_join (watcher, NULL);
-  watcher_running = false;
+  watcher_stop (&watcher);
 }
 
 static int

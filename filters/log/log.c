@@ -26,6 +26,7 @@
 #include <nbdkit-filter.h>
 
 #include "log-line.h"
+#include "filter-handle.h"
 
 static char *logfile;
 static int logfd = -1;
@@ -124,15 +125,11 @@ static void *
 log_open (nbdkit_next_open *next, nbdkit_context *context,
           int readonly, const char *exportname, int is_tls)
 {
-  struct handle *h;
+  struct handle *h = filter_handle_open (next, context, readonly,
+                                         exportname, sizeof *h);
 
-  if (next (context, readonly, exportname) == -1)
+  if (h == NULL)
     return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL) {
-    nbdkit_error ("calloc: %m");
-    return NULL;
-  }
   h->exportname = strdup (exportname);
   if (h->exportname == NULL) {
     nbdkit_error ("strdup: %m");

@@ -23,6 +23,7 @@
 #include <nbdkit-filter.h>
 
 #include "cleanup.h"
+#include "filter-handle.h"
 
 enum mode { AUTO, EMULATE, PLUGIN, DISABLE, UNSAFE };
 static const char *const mode_names[] =
@@ -113,15 +114,11 @@ static void *
 mc_open (nbdkit_next_open *next, nbdkit_context *context,
          int readonly, const char *exportname, int is_tls)
 {
-  struct handle *h;
+  struct handle *h = filter_handle_open (next, context, readonly,
+                                         exportname, sizeof *h);
 
-  if (next (context, readonly, exportname) == -1)
+  if (h == NULL)
     return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL) {
-    nbdkit_error ("calloc: %m");
-    return NULL;
-  }
   h->mode = AUTO;
   pthread_mutex_init (&h->lock, NULL);
   return h;

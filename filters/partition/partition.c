@@ -23,6 +23,7 @@
 #include "cleanup.h"
 #include "extents-shift.h"
 #include "table.h"
+#include "filter-handle.h"
 
 static unsigned partnum;            /* partition=, 0 = not given */
 static uint32_t sector_size;        /* partition-sectorsize=, 0 = detect */
@@ -78,20 +79,8 @@ static void *
 partition_open (nbdkit_next_open *next, nbdkit_context *nxdata,
                 int readonly, const char *exportname, int is_tls)
 {
-  struct handle *h;
-
-  if (next (nxdata, readonly, exportname) == -1)
-    return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL)
-    nbdkit_error ("calloc: %m");
-  return h;
-}
-
-static void
-partition_close (void *handle)
-{
-  free (handle);
+  return filter_handle_open (next, nxdata, readonly, exportname,
+                             sizeof (struct handle));
 }
 
 /* Picks partition PARTNUM from T and checks it against the disk and the
@@ -263,7 +252,7 @@ static struct nbdkit_filter filter = {
   .config_complete   = partition_config_complete,
   .config_help       = partition_config_help,
   .open              = partition_open,
-  .close             = partition_close,
+  .close             = free,   /* the handle is one flat struct */
   .prepare           = partition_prepare,
   .get_size          = partition_get_size,
   .pread             = partition_pread,

@@ -28,6 +28,7 @@
 #include "cleanup.h"
 #include "minmax.h"
 #include "readahead.h"
+#include "filter-handle.h"
 
 /* The first window: small enough not to waste a read that turns out to
  * be a one-off, large enough to save trips at once.
@@ -64,15 +65,11 @@ static void *
 ra_open (nbdkit_next_open *next, nbdkit_context *context,
          int readonly, const char *exportname, int is_tls)
 {
-  struct ra_handle *h;
+  struct ra_handle *h = filter_handle_open (next, context, readonly,
+                                            exportname, sizeof *h);
 
-  if (next (context, readonly, exportname) == -1)
+  if (h == NULL)
     return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL) {
-    nbdkit_error ("readahead: calloc: %m");
-    return NULL;
-  }
   pthread_mutex_init (&h->lock, NULL);
   ra_register (h);
   return h;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include <nbdkit-filter.h>
+#include "filter-handle.h"
 
 static unsigned retries = 5;
 static uint64_t initial_delay_ns = UINT64_C (2000000000);
@@ -88,15 +89,11 @@ static void *
 retry_open (nbdkit_next_open *next, nbdkit_context *context,
             int readonly, const char *exportname, int is_tls)
 {
-  struct retry_handle *h;
+  struct retry_handle *h = filter_handle_open (next, context, readonly,
+                                               exportname, sizeof *h);
 
-  if (next (context, readonly, exportname) == -1)
+  if (h == NULL)
     return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL) {
-    nbdkit_error ("calloc: %m");
-    return NULL;
-  }
   h->exportname = strdup (exportname);
   if (h->exportname == NULL) {
     nbdkit_error ("strdup: %m");

@@ -29,6 +29,7 @@
 #include "cleanup.h"
 #include "minmax.h"
 #include "scan-position.h"
+#include "filter-handle.h"
 
 static bool scan_ahead = true;
 static bool scan_clock = true;
@@ -203,15 +204,11 @@ static void *
 scan_open (nbdkit_next_open *next, nbdkit_context *context,
            int readonly, const char *name, int is_tls)
 {
-  struct handle *h;
+  struct handle *h = filter_handle_open (next, context, readonly,
+                                         name, sizeof *h);
 
-  if (next (context, readonly, name) == -1)
+  if (h == NULL)
     return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL) {
-    nbdkit_error ("calloc: %m");
-    return NULL;
-  }
   h->exportname = strdup (name);
   if (h->exportname == NULL) {
     nbdkit_error ("strdup: %m");

@@ -22,6 +22,7 @@
 #include <nbdkit-filter.h>
 
 #include "minmax.h"
+#include "filter-handle.h"
 
 static int64_t truncate_size = -1;   /* truncate= or -1 */
 static uint64_t round_up;            /* round-up= or 0 */
@@ -89,20 +90,8 @@ static void *
 truncate_open (nbdkit_next_open *next, nbdkit_context *nxdata,
                int readonly, const char *exportname, int is_tls)
 {
-  struct handle *h;
-
-  if (next (nxdata, readonly, exportname) == -1)
-    return NULL;
-  h = calloc (1, sizeof *h);
-  if (h == NULL)
-    nbdkit_error ("calloc: %m");
-  return h;
-}
-
-static void
-truncate_close (void *handle)
-{
-  free (handle);
+  return filter_handle_open (next, nxdata, readonly, exportname,
+                             sizeof (struct handle));
 }
 
 static int
@@ -269,7 +258,7 @@ static struct nbdkit_filter filter = {
   .config_complete   = truncate_config_complete,
   .config_help       = truncate_config_help,
   .open              = truncate_open,
-  .close             = truncate_close,
+  .close             = free,   /* the handle is one flat struct */
   .prepare           = truncate_prepare,
   .get_size          = truncate_get_size,
   .pread             = truncate_pread,
