@@ -8,42 +8,13 @@ set -euo pipefail
 
 kver="$1"
 out="$2"
-moddir="/lib/modules/$kver"
+source "$(dirname "$0")/initrd-common.sh"
 
-[[ -x /bin/busybox ]] || { echo "mkinitrd: /bin/busybox missing (busybox-static)"; exit 1; }
-[[ -d "$moddir" ]] || { echo "mkinitrd: $moddir missing (linux-image-amd64)"; exit 1; }
-
-work="$(mktemp -d)"
+work="$(initrd_workdir "$kver" mnt)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work"/{bin,dev,proc,sys,mnt,modules}
-cp /bin/busybox "$work/bin/busybox"
+copy_modules "$kver" "$work/modules" virtio_pci 9pnet_virtio 9p
 
-# Modules in dependency order, as modprobe would load them.
-modlist=()
-for m in virtio_pci 9pnet_virtio 9p; do
-    while read -r cmd path _; do
-        [[ "$cmd" == insmod ]] || continue
-        name="$(basename "$path")"
-        if [[ ! " ${modlist[*]:-} " =~ " $name " ]]; then
-            cp "$path" "$work/modules/$name"
-            modlist+=("$name")
-        fi
-    done < <(modprobe --show-depends -S "$kver" "$m" 2>/dev/null || true)
-done
-printf '%s\n' "${modlist[@]}" > "$work/modules/order"
-
-cat > "$work/init" <<'INIT'
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-while read -r m; do insmod "/modules/$m" 2>/dev/null; done < /modules/order
-script=
-for arg in $(cat /proc/cmdline); do
-    case "$arg" in blockkit.script=*) script="${arg#blockkit.script=}" ;; esac
-done
+{ init_prologue; cat <<'INIT'
 status=1
 if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host /mnt; then
     mount -t proc proc /mnt/proc
@@ -67,6 +38,7 @@ echo "BLOCKKIT-VM-EXIT=$status"
 sync
 poweroff -f
 INIT
+} > "$work/init"
 chmod +x "$work/init"
 
 (cd "$work" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out.tmp"
