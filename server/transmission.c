@@ -56,6 +56,26 @@
 
 /* ---- buffered input ---- */
 
+/* Slides the unread bytes to the front, making room behind them. */
+static void
+rbuf_compact (struct rbuf *rb)
+{
+  if (rb->start > 0) {
+    memmove (rb->data, rb->data + rb->start, rb->end - rb->start);
+    rb->end -= rb->start;
+    rb->start = 0;
+  }
+}
+
+/* How much the next read may bring in, once compacted: as much as fits,
+ * or in exact mode only what makes WANT bytes.
+ */
+static size_t
+rbuf_room (const struct rbuf *rb, size_t want)
+{
+  return rb->exact ? want - rb->end : rb->cap - rb->end;
+}
+
 /* Makes at least WANT bytes available in the buffer (WANT <= cap). */
 static int
 rbuf_fill (struct connection *conn, size_t want)
@@ -64,15 +84,10 @@ rbuf_fill (struct connection *conn, size_t want)
 
   if (rb->end - rb->start >= want)
     return 0;
-  /* Slide what is left to the front, then read as much as fits. */
-  if (rb->start > 0) {
-    memmove (rb->data, rb->data + rb->start, rb->end - rb->start);
-    rb->end -= rb->start;
-    rb->start = 0;
-  }
+  rbuf_compact (rb);
   while (rb->end < want) {
-    size_t room = rb->exact ? want - rb->end : rb->cap - rb->end;
-    ssize_t r = conn_recv_some (conn, rb->data + rb->end, room);
+    ssize_t r = conn_recv_some (conn, rb->data + rb->end,
+                                rbuf_room (rb, want));
 
     if (r == -1)
       return -1;
@@ -302,26 +317,14 @@ header_ready (struct connection *conn)
     return true;
   if (!conn->sockin_is_socket)
     return false;
-  if (rb->start > 0) {
-    memmove (rb->data, rb->data + rb->start, rb->end - rb->start);
-    rb->end -= rb->start;
-    rb->start = 0;
-  }
+  rbuf_compact (rb);
   r = recv (conn->sockin, rb->data + rb->end,
-            rb->exact ? sizeof (struct nbd_request) - rb->end
-                      : rb->cap - rb->end,
-            MSG_DONTWAIT);
+            rbuf_room (rb, sizeof (struct nbd_request)), MSG_DONTWAIT);
   if (r > 0)
     rb->end += r;
   return rb->end - rb->start >= sizeof (struct nbd_request);
 }
 
-/* Reads one request.  Returns 1 for a request to run, 0 for a clean end
- * (DISC or EOF), -1 when the client broke the protocol or the connection
- * failed.  Decides *RUN_HERE; when the reader will run the request before
- * reading on, a small write's payload is left in the input buffer and
- * used from there.
- */
 /* Whether the reader runs this request itself: when that costs less than
  * handing it over, and never for a big one, which would hold up the
  * requests behind it for the whole copy.
@@ -338,6 +341,12 @@ run_here_p (struct connection *conn, const struct request *req, bool parallel)
                                      (uint64_t) conn->avg_handoff_ns);
 }
 
+/* Reads one request.  Returns 1 for a request to run, 0 for a clean end
+ * (DISC or EOF), -1 when the client broke the protocol or the connection
+ * failed.  Decides *RUN_HERE; when the reader will run the request before
+ * reading on, a small write's payload is left in the input buffer and
+ * used from there.
+ */
 static int
 read_request (struct connection *conn, struct request *req, bool *run_here,
               bool parallel)
