@@ -14,30 +14,7 @@ export PATH="/usr/sbin:/usr/bin:/sbin:/bin"
 
 for m in nbd ext4 xfs btrfs loop; do modprobe "$m" || echo "modprobe $m failed"; done
 
-# GUEST_CHECKS="name ..." runs only those checks.
-check () {
-    local name="$1"; shift
-    if [[ -n "${GUEST_CHECKS:-}" && " $GUEST_CHECKS " != *" $name "* ]]; then
-        return 0
-    fi
-    if ( set -euo pipefail; "$@" ) > "/tmp/check-$name.log" 2>&1; then
-        echo "CHECK $name: PASS"
-        [[ -z "${GUEST_VERBOSE:-}" ]] || sed 's/^/  | /' "/tmp/check-$name.log"
-    else
-        echo "CHECK $name: FAIL"
-        sed 's/^/  | /' "/tmp/check-$name.log" | tail -n 40
-    fi
-}
-
-# Waits until DEV (/dev/nbdN) is no longer connected.
-wait_detached () {
-    local i
-    for i in $(seq 1 100); do
-        "$NA" --check "$1" || return 0
-        sleep 0.2
-    done
-    echo "$1 still connected"; return 1
-}
+source "$(dirname "$0")/guest-lib.sh"
 
 detach () {
     "$NA" --detach "$1"

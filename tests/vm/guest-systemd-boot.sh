@@ -17,17 +17,11 @@ DEV_UNIT='dev-disk-by\x2dblockkit-demo.device'
 
 for m in nbd ext4; do modprobe "$m" || echo "modprobe $m failed"; done
 
-check () {
-    local name="$1"; shift
-    if ( set -euo pipefail; "$@" ) > "/tmp/check-$name.log" 2>&1; then
-        echo "CHECK $name: PASS ($(cut -d' ' -f1 /proc/uptime) s)"
-        [[ -z "${GUEST_VERBOSE:-}" ]] || sed 's/^/  | /' "/tmp/check-$name.log"
-    else
-        echo "CHECK $name: FAIL"
-        sed 's/^/  | /' "/tmp/check-$name.log" | tail -n 60
-        journalctl -b --no-pager -n 40 -u nbdattach@demo.service -u mnt-demo.mount 2>&1 |
-            sed 's/^/  j /'
-    fi
+source "$(dirname "$0")/guest-lib.sh"
+# After a failed check: what the units said.
+check_failed_more () {
+    journalctl -b --no-pager -n 40 -u nbdattach@demo.service -u mnt-demo.mount 2>&1 |
+        sed 's/^/  j /'
 }
 
 wait_for () {

@@ -19,16 +19,7 @@ export SYSTEMD_IGNORE_CHROOT=1
 
 for m in nbd ext4; do modprobe "$m" || echo "modprobe $m failed"; done
 
-check () {
-    local name="$1"; shift
-    if ( set -euo pipefail; "$@" ) > "/tmp/check-$name.log" 2>&1; then
-        echo "CHECK $name: PASS"
-        [[ -z "${GUEST_VERBOSE:-}" ]] || sed 's/^/  | /' "/tmp/check-$name.log"
-    else
-        echo "CHECK $name: FAIL"
-        sed 's/^/  | /' "/tmp/check-$name.log" | tail -n 60
-    fi
-}
+source "$(dirname "$0")/guest-lib.sh"
 
 # wait_for TEST-ARGS...: up to 20 s for `test ARGS` to hold.
 wait_for () {
@@ -40,15 +31,6 @@ wait_for () {
     echo "timed out waiting for: test $*"
     ls -l /dev/disk/by-blockkit/ 2>&1 || :
     return 1
-}
-
-wait_detached () {
-    local i
-    for i in $(seq 1 100); do
-        "$NA" --check "$1" || return 0
-        sleep 0.2
-    done
-    echo "$1 still connected"; return 1
 }
 
 # The shipped rules, where udevd looks for local rules (/etc is read-only
