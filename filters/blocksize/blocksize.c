@@ -16,10 +16,13 @@
  *   unaligned ends are simply left alone.
  * - Cache and block status are widened to whole blocks.
  *
- * Two read-modify-writes of the same block (two clients writing
- * different bytes of one sector, say) would lose one of the changes if
- * they interleaved, so every read-modify-write holds one lock.  Only the
- * unaligned ends take it; aligned data never waits.
+ * A read-modify-write writes back the whole block it read, so any write
+ * to that block landing between its read and its write-back would be
+ * undone: another RMW (two clients writing different bytes of one
+ * sector), but also a plain aligned write, zero or trim.  So RMW cycles
+ * take one rwlock exclusively, and every aligned write, zero and trim
+ * passed down takes it shared: aligned requests still run in parallel
+ * with each other, and only wait while an RMW is in progress.
  */
 #include <config.h>
 
@@ -43,10 +46,19 @@
 /* The keys; 0 means "not given". */
 static uint32_t cfg_minblock, cfg_maxdata, cfg_maxlen;
 
-/* Serializes read-modify-write cycles (across all connections, since
- * they may share the disk).  rmw_buf is only used under the lock.
+/* Orders read-modify-write cycles (exclusive) against every other
+ * write (shared), across all connections, since they may share the
+ * disk.  rmw_buf is only used under the exclusive lock.  Writers are
+ * preferred where the C library allows it, so a steady stream of
+ * aligned writes cannot starve an RMW; no thread ever takes the lock
+ * twice, so the non-recursive kind is safe.
  */
-static pthread_mutex_t rmw_lock = PTHREAD_MUTEX_INITIALIZER;
+#ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
+static pthread_rwlock_t rmw_lock =
+  PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+#else
+static pthread_rwlock_t rmw_lock = PTHREAD_RWLOCK_INITIALIZER;
+#endif
 static char rmw_buf[MAX_MINBLOCK];
 
 struct handle {
@@ -206,7 +218,7 @@ static int
 rmw (nbdkit_next *next, struct handle *h, uint64_t blk, uint32_t skip,
      const void *buf, uint32_t count, uint32_t flags, int *err)
 {
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&rmw_lock);
+  ACQUIRE_WRLOCK_FOR_CURRENT_SCOPE (&rmw_lock);
 
   if (next->pread (next, rmw_buf, h->minb, blk, 0, err) == -1)
     return -1;
@@ -259,6 +271,35 @@ blocksize_pread (nbdkit_next *next, void *handle, void *b, uint32_t count,
   return 0;
 }
 
+/* The aligned requests passed down, each under the shared lock, so
+ * none lands inside an RMW cycle (see the comment at the top).  The lock
+ * is held per piece, not per client request, so that an RMW waits for
+ * at most one piece.
+ */
+static int
+aligned_pwrite (nbdkit_next *next, const void *buf, uint32_t count,
+                uint64_t offset, uint32_t flags, int *err)
+{
+  ACQUIRE_RDLOCK_FOR_CURRENT_SCOPE (&rmw_lock);
+  return next->pwrite (next, buf, count, offset, flags, err);
+}
+
+static int
+aligned_zero (nbdkit_next *next, uint32_t count, uint64_t offset,
+              uint32_t flags, int *err)
+{
+  ACQUIRE_RDLOCK_FOR_CURRENT_SCOPE (&rmw_lock);
+  return next->zero (next, count, offset, flags, err);
+}
+
+static int
+aligned_trim (nbdkit_next *next, uint32_t count, uint64_t offset,
+              uint32_t flags, int *err)
+{
+  ACQUIRE_RDLOCK_FOR_CURRENT_SCOPE (&rmw_lock);
+  return next->trim (next, count, offset, flags, err);
+}
+
 /* Shared by pwrite and zero: BUF NULL means zeroes. */
 static int
 write_or_zero (nbdkit_next *next, struct handle *h, const char *buf,
@@ -278,13 +319,13 @@ write_or_zero (nbdkit_next *next, struct handle *h, const char *buf,
   while (count >= h->minb) {
     if (buf) {
       n = MIN (ROUND_DOWN (count, h->minb), h->maxdata);
-      if (next->pwrite (next, buf, n, offset, fua, err) == -1)
+      if (aligned_pwrite (next, buf, n, offset, fua, err) == -1)
         return -1;
       buf += n;
     }
     else {
       n = MIN (ROUND_DOWN (count, h->minb), h->maxlen);
-      if (next->zero (next, n, offset, flags, err) == -1)
+      if (aligned_zero (next, n, offset, flags, err) == -1)
         return -1;
     }
     offset += n; count -= n;
@@ -334,7 +375,7 @@ blocksize_trim (nbdkit_next *next, void *handle, uint32_t count,
   while (start < end) {
     uint32_t n = MIN (end - start, (uint64_t) h->maxlen);
 
-    if (next->trim (next, n, start, flags, err) == -1)
+    if (aligned_trim (next, n, start, flags, err) == -1)
       return -1;
     start += n;
   }

@@ -6,7 +6,8 @@
  *   maximum=SIZE     advertised maximum (default 64K); the plugin holds
  *                    every request to it, trim and zero included
  *   log=PATH         every request as "OP COUNT OFFSET" (required)
- *   rdelay=USEC      sleep this long in each read, to widen race windows
+ *   rdelay=USEC      sleep this long in each read after reading, to widen
+ *                    race windows
  *
  * A request that is misaligned or larger than the maximum is logged as
  * "BAD OP COUNT OFFSET" and then the plugin aborts, so a test notices
@@ -132,11 +133,15 @@ st_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
           uint32_t flags)
 {
   check ("pread", count, offset);
+  memcpy (buf, disk + offset, count);
+  /* Sleep after copying: the caller then holds data that a concurrent
+   * write may already have made stale, which is the window a
+   * read-modify-write must protect.
+   */
   if (rdelay) {
-    struct timespec ts = { 0, rdelay * 1000L };
+    struct timespec ts = { rdelay / 1000000, rdelay % 1000000 * 1000L };
     nanosleep (&ts, NULL);
   }
-  memcpy (buf, disk + offset, count);
   return 0;
 }
 
