@@ -88,6 +88,24 @@ is_config_key (const char *key, size_t len)
   return true;
 }
 
+/* Copies S (N bytes of it) into storage that lives until the plugin is
+ * unloaded: the plugin API promises that the key and value given to
+ * .config stay valid that long, and plugins rely on it (eval and sh keep
+ * the key as the name of a method, tmpdisk as the name of a variable).
+ * So a key is never a temporary copy freed after .config, and the value
+ * is copied too, since a caller's words (a config file's, say) may not
+ * outlive this call.  The global interns are freed only after unload.
+ */
+static const char *
+keep (const char *s, size_t n)
+{
+  const char *r = nbdkit_strndup_intern (s, n);
+
+  if (r == NULL)
+    exit (EXIT_FAILURE);
+  return r;
+}
+
 /* Passes KEY=VALUE parameters to the chain.  A bare word is the value of
  * the plugin's magic key, if it has one.
  */
@@ -100,17 +118,11 @@ chain_configure (int argc, char **argv)
   for (i = 0; i < argc; ++i) {
     const char *eq = strchr (argv[i], '=');
 
-    if (eq && is_config_key (argv[i], eq - argv[i])) {
-      char *key = strndup (argv[i], eq - argv[i]);
-      if (key == NULL) {
-        perror ("strndup");
-        exit (EXIT_FAILURE);
-      }
-      top->config (top, key, eq + 1);
-      free (key);
-    }
+    if (eq && is_config_key (argv[i], eq - argv[i]))
+      top->config (top, keep (argv[i], eq - argv[i]),
+                   keep (eq + 1, strlen (eq + 1)));
     else if (magic)
-      top->config (top, magic, argv[i]);
+      top->config (top, magic, keep (argv[i], strlen (argv[i])));
     else {
       fprintf (stderr, "%s: expected KEY=VALUE after the plugin name, got "
                "\"%s\" (plugin %s has no magic key, see '%s %s --help')\n",

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Debian's scripted plugin binaries (eval, sh, tmpdisk), loaded by path.
+# They depend on promises of the plugin API beyond the symbols:
+#
+# - The key and value strings given to .config stay valid until the
+#   plugin is unloaded.  eval keeps each key as a method's name (a freed
+#   key made every second method "defined more than once"), tmpdisk keeps
+#   keys as the names of shell variables for its command.
+# - A bare word after a plugin with a magic key is that key's value
+#   (sh's and eval's script=).
+source "${srcdir:-$(dirname "$0")}/functions.sh"
+requires_nbdsh
+requires nbdinfo
+
+dir=
+for d in /usr/lib/x86_64-linux-gnu/nbdkit/plugins /usr/lib/*/nbdkit/plugins /usr/lib64/nbdkit/plugins; do
+    if [[ -f "$d/nbdkit-eval-plugin.so" ]]; then dir="$d"; break; fi
+done
+[[ -n "$dir" ]] || skip "Debian's nbdkit package (its plugins) is not installed"
+p() { echo "$dir/nbdkit-$1-plugin.so"; }
+for n in eval sh tmpdisk; do
+    [[ -f "$(p "$n")" ]] || fail "missing $(p "$n")"
+done
+
+# eval: a disk in a file, every method its own key.
+truncate -s 1M "$tmp/eval.img"
+export evalimg="$tmp/eval.img"
+bk -U - "$(p eval)" \
+    get_size='stat -c %s "$evalimg"' \
+    can_write='exit 0' \
+    pread='dd if="$evalimg" skip=$4 count=$3 iflag=skip_bytes,count_bytes status=none' \
+    pwrite='dd of="$evalimg" seek=$4 conv=notrunc oflag=seek_bytes status=none' \
+    flush='sync' \
+    --run 'nbdsh -u "$uri" -c "
+assert h.get_size() == 1 << 20
+h.pwrite(b\"eval was here\", 4096)
+assert h.pread(13, 4096) == b\"eval was here\"
+h.flush()
+"' || fail "Debian eval plugin with five methods"
+[[ "$(dd if="$tmp/eval.img" bs=1 skip=4096 count=13 status=none)" == "eval was here" ]] ||
+    fail "Debian eval plugin: the write did not reach the file"
+echo "ok: Debian eval plugin"
+
+# tmpdisk: the extra keys become variables of the command, by name.
+bk -U - "$(p tmpdisk)" size=1M greeting=hello place=2048 \
+    command='truncate -s $size "$disk"
+             printf "%s" "$greeting" |
+                 dd of="$disk" seek=$place oflag=seek_bytes conv=notrunc status=none' \
+    --run 'nbdsh -u "$uri" -c "
+assert h.get_size() == 1 << 20, h.get_size()
+assert h.pread(5, 2048) == b\"hello\", h.pread(5, 2048)
+"' || fail "Debian tmpdisk plugin: the command's variables"
+echo "ok: Debian tmpdisk plugin"
+
+# sh: a script given as a bare word (the magic key) and as script=; its
+# own keys are passed to its config method and reach it intact.
+cat >"$tmp/disk.sh" <<'EOF'
+#!/usr/bin/env bash
+# $tmp and $state come from the environment of the test.
+case "$1" in
+    config) echo "$2=$3" >>"$state"; exit 0 ;;
+    open) echo handle ;;
+    get_size) echo 64K ;;
+    pread)
+        v="$(grep '^fill=' "$state" | cut -d= -f2)"
+        head -c "$3" /dev/zero | tr '\0' "$v" ;;
+    *) exit 2 ;;
+esac
+EOF
+chmod +x "$tmp/disk.sh"
+export state="$tmp/state"
+for form in bare key; do
+    rm -f "$state"
+    if [[ $form == bare ]]; then script=("$tmp/disk.sh"); else script=(script="$tmp/disk.sh"); fi
+    bk -U - "$(p sh)" "${script[@]}" fill=Q other=1 --run 'nbdsh -u "$uri" -c "
+assert h.get_size() == 65536
+assert h.pread(4, 100) == b\"QQQQ\"
+"' || fail "Debian sh plugin ($form script)"
+    [[ "$(cat "$state")" == $'fill=Q\nother=1' ]] ||
+        fail "Debian sh plugin ($form script): config calls: $(cat "$state")"
+done
+echo "ok: Debian sh plugin"
+
+echo "$0: ok"
