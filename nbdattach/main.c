@@ -52,6 +52,7 @@ static int signal_pipe[2] = { -1, -1 };
 
 enum {
   CHECK_OPTION = 256,
+  CHECK_CONFIG_OPTION,
   CONFIG_OPTION,
   DEAD_TIMEOUT_OPTION,
   DETACH_OPTION,
@@ -67,6 +68,7 @@ static const char short_options[] = "b:C:d:D:e:fhn:P:rvV";
 static const struct option long_options[] = {
   { "block-size", required_argument, NULL, 'b' },
   { "check", required_argument, NULL, CHECK_OPTION },
+  { "check-config", required_argument, NULL, CHECK_CONFIG_OPTION },
   { "config", required_argument, NULL, CONFIG_OPTION },
   { "connections", required_argument, NULL, 'C' },
   { "dead-timeout", required_argument, NULL, DEAD_TIMEOUT_OPTION },
@@ -101,6 +103,7 @@ usage (void)
 "  nbdattach [OPTIONS] [--filter=FILTER]... PLUGIN [KEY=VALUE]...\n"
 "  nbdattach --reattach DEVICE|NAME [OPTIONS] PLUGIN [KEY=VALUE]...\n"
 "  nbdattach --config NAME [OPTIONS]  (from " CONFIG_DIR "/NAME.conf)\n"
+"  nbdattach --check-config NAME [OPTIONS]  (print it as a command line)\n"
 "  nbdattach --list\n"
 "  nbdattach --detach DEVICE|NAME\n"
 "  nbdattach --check DEVICE|NAME\n"
@@ -143,58 +146,89 @@ die (const char *fmt, ...)
   exit (EXIT_FAILURE);
 }
 
-static uint64_t
-parse_seconds (const char *what, const char *arg)
+/* nbdattach's own options, by getopt code and by the long name that the
+ * configuration files use: the command line and the files go through
+ * the same check_option (config-parse.c).
+ */
+static const struct { int c; const char *key; } own_options[] = {
+  { 'b', "block-size" }, { 'C', "connections" }, { 'd', "device" },
+  { 'e', "exportname" }, { 'n', "name" }, { 'r', "readonly" },
+  { SWAP_OPTION, "swap" }, { TIMEOUT_OPTION, "timeout" },
+  { DEAD_TIMEOUT_OPTION, "dead-timeout" },
+};
+
+/* Sets one of them, or exits after check_option's message.  VALUE (from
+ * argv or a device_config) lives as long as the process.
+ */
+static void
+set_option (const char *where, const char *key, const char *value)
 {
   uint64_t v;
 
-  if (nbdkit_parse_uint64_t (what, arg, &v) == -1)
+  if (check_option (where, key, value, &v) == -1)
     exit (EXIT_FAILURE);
-  return v;
+  if (strcmp (key, "block-size") == 0) block_size = v;
+  else if (strcmp (key, "connections") == 0) connections = v;
+  else if (strcmp (key, "device") == 0) device_index = v;
+  else if (strcmp (key, "exportname") == 0) exportname_option = value;
+  else if (strcmp (key, "name") == 0) backend_name = value;
+  else if (strcmp (key, "readonly") == 0) readonly_option = v;
+  else if (strcmp (key, "swap") == 0) swap_mode = v;
+  else if (strcmp (key, "timeout") == 0) timeout = v;
+  else if (strcmp (key, "dead-timeout") == 0) dead_timeout = v;
 }
 
+/* From getopt: false if C is not one of them. */
 static bool
-parse_bool_or_die (const char *what, const char *value)
+own_option (int c, const char *arg)
 {
-  int r = nbdkit_parse_bool (value);
+  char where[32];
+  size_t i;
 
-  if (r == -1)
-    die ("%s: expected a boolean, got \"%s\"", what, value);
-  return r;
+  for (i = 0; i < sizeof own_options / sizeof own_options[0]; ++i)
+    if (own_options[i].c == c) {
+      snprintf (where, sizeof where, "--%s", own_options[i].key);
+      set_option (where, own_options[i].key,
+                  c == 'r' || c == SWAP_OPTION ? "1" : arg);
+      return true;
+    }
+  return false;
 }
 
-static void set_block_size (const char *arg);
-static void set_connections (const char *arg);
-static void set_device (const char *arg);
-
-/* Applies one of nbdattach's own settings from a configuration file.
- * The command line, read afterwards, overrides them.
- */
+/* --check-config: the settings as one command line. */
 static void
-apply_config_option (const char *path, const char *kv)
+print_command_line (const struct device_config *cfg)
 {
-  const char *eq = strchr (kv, '=');
-  size_t klen = eq - kv;
-  const char *value = eq + 1;
+  size_t i;
 
-  if (strncmp (kv, "connections", klen) == 0)
-    set_connections (value);
-  else if (strncmp (kv, "block-size", klen) == 0)
-    set_block_size (value);
-  else if (strncmp (kv, "readonly", klen) == 0)
-    readonly_option = parse_bool_or_die (path, value);
-  else if (strncmp (kv, "timeout", klen) == 0)
-    timeout = parse_seconds ("timeout", value);
-  else if (strncmp (kv, "dead-timeout", klen) == 0)
-    dead_timeout = parse_seconds ("dead-timeout", value);
-  else if (strncmp (kv, "device", klen) == 0)
-    set_device (value);
-  else if (strncmp (kv, "exportname", klen) == 0)
-    exportname_option = strdup (value);
-  else if (strncmp (kv, "swap", klen) == 0)
-    swap_mode = parse_bool_or_die (path, value);
-  else if (strncmp (kv, "name", klen) == 0)
-    backend_name = strdup (value);
+  printf ("nbdattach -C %d -b %" PRIu64 " --timeout %" PRIu64
+          " --dead-timeout %" PRIu64, connections, block_size, timeout,
+          dead_timeout);
+  if (device_index >= 0)
+    printf (" -d %d", device_index);
+  if (readonly_option)
+    printf (" -r");
+  if (swap_mode)
+    printf (" --swap");
+  if (backend_name) {
+    printf (" -n ");
+    print_shell_word (backend_name);
+  }
+  if (exportname_option) {
+    printf (" -e ");
+    print_shell_word (exportname_option);
+  }
+  for (i = 0; i < cfg->n_filters; ++i) {
+    printf (" --filter ");
+    print_shell_word (cfg->filters[i]);
+  }
+  putchar (' ');
+  print_shell_word (cfg->plugin);
+  for (i = 0; i < cfg->n_params; ++i) {
+    putchar (' ');
+    print_shell_word (cfg->params[i]);
+  }
+  putchar ('\n');
 }
 
 /* A device bound to NAME whose daemon is gone: a restart (systemd's
@@ -566,39 +600,12 @@ attach (const char *plugin_name)
   return status;
 }
 
-static void
-set_block_size (const char *arg)
-{
-  if (nbdkit_parse_uint64_t ("block size", arg, &block_size) == -1)
-    exit (EXIT_FAILURE);
-  if (block_size < 512 || block_size > 4096 ||
-      (block_size & (block_size - 1)))
-    die ("block size must be a power of 2 from 512 to 4096, not %s", arg);
-}
-
-static void
-set_connections (const char *arg)
-{
-  if (nbdkit_parse_int ("connections", arg, &connections) == -1)
-    exit (EXIT_FAILURE);
-  if (connections < 1 || connections > 64)
-    die ("connections must be between 1 and 64, not %s", arg);
-}
-
-static void
-set_device (const char *arg)
-{
-  device_index = parse_device (arg);
-  if (device_index < 0)
-    die ("device %s: expected /dev/nbdN or N", arg);
-}
-
 int
 main (int argc, char *argv[])
 {
   const char *detach = NULL, *check = NULL, *config = NULL;
   struct device_config cfg;
-  bool list = false;
+  bool list = false, check_config = false;
   char **filters = NULL;
   size_t n_filters = 0;
   struct sigaction sa = { .sa_handler = handle_signal };
@@ -618,20 +625,8 @@ main (int argc, char *argv[])
   while ((c = getopt_long (argc, argv, short_options, long_options,
                            NULL)) != -1) {
     switch (c) {
-    case 'b':
-      set_block_size (optarg);
-      break;
-    case 'C':
-      set_connections (optarg);
-      break;
-    case 'd':
-      set_device (optarg);
-      break;
     case 'D':
       add_debug_flag (optarg);
-      break;
-    case 'e':
-      exportname_option = optarg;
       break;
     case 'f':
       foreground = true;
@@ -639,16 +634,11 @@ main (int argc, char *argv[])
     case 'h':
       usage ();
       exit (EXIT_SUCCESS);
-    case 'n':
-      if (strlen (optarg) == 0 || strlen (optarg) > 200)
-        die ("--name must be 1 to 200 characters");
-      backend_name = optarg;
-      break;
     case 'P':
-      pidfile = optarg;
-      break;
-    case 'r':
-      readonly_option = true;
+      /* Absolute: the daemon writes it after its chdir("/"). */
+      pidfile = absolute_path (optarg);
+      if (pidfile == NULL)
+        die ("--pidfile: %s", strerror (errno));
       break;
     case 'v':
       verbose = verbose_option = true;
@@ -659,11 +649,11 @@ main (int argc, char *argv[])
     case CHECK_OPTION:
       check = optarg;
       break;
+    case CHECK_CONFIG_OPTION:
+      check_config = true;
+      /* fallthrough */
     case CONFIG_OPTION:
       config = optarg;
-      break;
-    case DEAD_TIMEOUT_OPTION:
-      dead_timeout = parse_seconds ("dead connection timeout", optarg);
       break;
     case DETACH_OPTION:
       detach = optarg;
@@ -685,13 +675,9 @@ main (int argc, char *argv[])
     case REATTACH_OPTION:
       reattach_target = optarg;
       break;
-    case SWAP_OPTION:
-      swap_mode = true;
-      break;
-    case TIMEOUT_OPTION:
-      timeout = parse_seconds ("timeout", optarg);
-      break;
     default:
+      if (own_option (c, optarg))
+        break;
       fprintf (stderr, "Try 'nbdattach --help' for more information.\n");
       exit (EXIT_FAILURE);
     }
@@ -710,34 +696,33 @@ main (int argc, char *argv[])
      * command line again on top of them.
      */
     read_config (config, &cfg);
-    for (i = 0; i < cfg.n_options; ++i)
-      apply_config_option (cfg.path, cfg.options[i]);
+    for (i = 0; i < cfg.n_options; ++i) {
+      char *eq = strchr (cfg.options[i], '=');
+      *eq = '\0';              /* checked by the parser already */
+      set_option (cfg.path, cfg.options[i], eq + 1);
+    }
     if (backend_name == NULL && !strchr (config, '/'))
-      backend_name = config;
+      set_option ("--config", "name", config);
     optind = 1;
     while ((c = getopt_long (argc, argv, short_options, long_options,
-                             NULL)) != -1) {
-      if (c == 'b') set_block_size (optarg);
-      else if (c == 'C') set_connections (optarg);
-      else if (c == 'd') set_device (optarg);
-      else if (c == 'r') readonly_option = true;
-      else if (c == 'n') backend_name = optarg;
-      else if (c == TIMEOUT_OPTION) timeout = parse_seconds ("timeout", optarg);
-      else if (c == DEAD_TIMEOUT_OPTION)
-        dead_timeout = parse_seconds ("dead connection timeout", optarg);
-    }
+                             NULL)) != -1)
+      own_option (c, optarg);
     if (optind < argc)
       die ("--config %s: give the plugin in the file, not on the command "
            "line (\"%s\")", config, argv[optind]);
     filters = cfg.filters;
     n_filters = cfg.n_filters;
-    if (reattach_target == NULL && geteuid () == 0)
+    if (reattach_target == NULL && geteuid () == 0 && !check_config)
       reattach_target = dead_device_named (backend_name);
     if (reattach_target)
       fprintf (stderr, "nbdattach: %s: its daemon is gone, reattaching\n",
                reattach_target);
     top = chain_load (cfg.plugin, filters, n_filters);
-    chain_configure (cfg.n_params, cfg.params);
+    config_configure_chain (&cfg);
+    if (check_config) {
+      print_command_line (&cfg);
+      exit (EXIT_SUCCESS);
+    }
     plugin_arg = cfg.plugin;
   }
   else {

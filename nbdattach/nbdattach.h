@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* What CONNECT / RECONFIGURE tell the kernel. */
@@ -50,17 +51,56 @@ extern char *read_state (int index, const char *key);
 extern int list_devices (void);
 extern int load_nbd_module (void);
 
-/* config.c: /etc/blockkit/devices/NAME.conf */
-#define CONFIG_DIR SYSCONFDIR "/blockkit/devices"
+/* config-parse.c: the configuration file format, on text in memory
+ * (never exits, so that a fuzz target can call it in a loop), and the
+ * one check of nbdattach's own options for the files and the command
+ * line alike.  Messages go to config_error_fp (NULL: stderr).
+ */
+#define CONFIG_MAX_LINE (64 * 1024)
+#define CONFIG_MAX_SIZE (16 * 1024 * 1024)
 struct device_config {
-  char *path;
+  char *path;                          /* the file, for messages */
   char *plugin;
-  char **filters; size_t n_filters;
+  char **filters; size_t n_filters;    /* NULL-terminated lists */
   char **options; size_t n_options;    /* "key=value" of nbdattach's own */
   char **params; size_t n_params;      /* "key=value" for the chain */
+  int *param_lines;                    /* the line each param came from */
+  size_t cap_filters, cap_options, cap_params, cap_lines;
 };
+extern FILE *config_error_fp;
+/* Parses LEN bytes of TEXT (FILENAME names it in messages) into CFG.
+ * Returns 0, or -1 after printing the error, with CFG freed.
+ */
+extern int config_parse (const char *text, size_t len, const char *filename,
+                         struct device_config *cfg);
+extern void device_config_free (struct device_config *cfg);
+extern bool is_own_option (const char *key);
+/* Text for a message, safe on a terminal: at most MAX bytes of S, bytes
+ * that are not printable ASCII as \xNN, then "..." if cut; in double
+ * quotes if QUOTE.  BUF needs 4 * MAX + 6 bytes: 60 bytes of a value,
+ * 256 of a path.
+ */
+#define CONFIG_SHOW_MAX 60
+#define CONFIG_SHOW_BUF (4 * CONFIG_SHOW_MAX + 6)
+#define CONFIG_PATH_SHOW_MAX 256
+#define CONFIG_PATH_SHOW_BUF (4 * CONFIG_PATH_SHOW_MAX + 6)
+extern char *config_escape (char *buf, const char *s, size_t len, size_t max,
+                            bool quote);
+/* KEY is an option's long name ("block-size"); WHERE starts the message
+ * ("file:line", "--block-size").  Returns 0 with the value in *NUM (a
+ * number, 0/1 for a boolean, the index for a device; NUM may be NULL),
+ * or -1 after printing why VALUE is wrong.
+ */
+extern int check_option (const char *where, const char *key,
+                         const char *value, uint64_t *num);
+
+/* config.c: /etc/blockkit/devices/NAME.conf, read and given to the chain */
+#define CONFIG_DIR SYSCONFDIR "/blockkit/devices"
 extern char *config_path (const char *name);
 extern void read_config (const char *name, struct device_config *cfg);
+extern void config_configure_chain (const struct device_config *cfg);
+extern char *absolute_path (const char *path);
+extern void print_shell_word (const char *s);
 
 /* notify.c: systemd's sd_notify protocol, without libsystemd. */
 extern void notify_systemd (const char *state);
