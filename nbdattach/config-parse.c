@@ -210,14 +210,13 @@ check_option (const char *where, const char *key, const char *value,
       problem = "device must be /dev/nbdN, nbdN or N (N up to 65535)";
   }
   else if (strcmp (key, "name") == 0) {
-    size_t i;
+    /* Any other byte is allowed: the udev rules make links only for
+     * safe names, and keep the others as a property (tests/vm).
+     */
     if (len < 1 || len > MAX_NAME)
       problem = "name must be 1 to 200 characters";
-    for (i = 0; i < len && problem == NULL; ++i)
-      if ((unsigned char) value[i] <= 0x20 || value[i] == 0x7f ||
-          value[i] == '/')
-        problem = "name must not contain white space, control "
-          "characters or '/'";
+    else if (has_control (value))
+      problem = "name must not contain control characters";
   }
   else if (strcmp (key, "exportname") == 0) {
     if (len > MAX_EXPORTNAME)

@@ -90,7 +90,7 @@ static const struct option long_options[] = {
   { "timeout", required_argument, NULL, TIMEOUT_OPTION },
   { "verbose", no_argument, NULL, 'v' },
   { "version", no_argument, NULL, 'V' },
-  { NULL },
+  { NULL, 0, NULL, 0 },
 };
 
 static void

@@ -90,6 +90,14 @@ rc=0
 "$NA" -n "$(head -c 5000 /dev/zero | tr '\0' a)" memory 1M 2>err || rc=$?
 [[ $rc -ne 0 ]] && grep -q -- '--name: name must be 1 to 200' err ||
     fail "--name of 5000 characters: $(cat err)"
+# Any name without control characters: udev links only the safe ones.
+printf 'plugin = memory\nsize = 1M\nname = two words\n' >words.conf
+good words.conf
+grep -q -- "-n 'two words' memory" out || fail "name = two words: $(cat out)"
+rc=0
+"$NA" -n "$(printf 'a\033b')" memory 1M 2>err || rc=$?
+[[ $rc -ne 0 ]] && grep -q -- '--name: name must not contain control characters, not "a\\x1bb"' err ||
+    fail "--name with ESC: $(cat -v err)"
 # Every option goes through the same check from a file as from argv.
 printf 'plugin = memory\nconnections = 65\n' >conn.conf
 bad conn.conf 'conn\.conf:2: connections must be a number from 1 to 64, not "65"'
