@@ -180,7 +180,9 @@ blame_config_line (void)
 
 /* chain_configure, a line at a time: every key in a file passed the
  * parser's key check, so each is a KEY=VALUE (never the magic key's bare
- * value).
+ * value).  Key and value are interned as chain_configure does: a plugin
+ * may keep the pointers it was given (eval keeps the key as a method's
+ * name) until it is unloaded.
  */
 void
 config_configure_chain (const struct device_config *cfg)
@@ -194,17 +196,15 @@ config_configure_chain (const struct device_config *cfg)
   }
   blame_path = cfg->path;
   for (i = 0; i < cfg->n_params; ++i) {
-    char *key = strdup (cfg->params[i]);
-    char *eq = key ? strchr (key, '=') : NULL;
+    const char *eq = strchr (cfg->params[i], '=');
+    const char *key = nbdkit_strndup_intern (cfg->params[i],
+                                             eq - cfg->params[i]);
+    const char *value = nbdkit_strdup_intern (eq + 1);
 
-    if (eq == NULL) {
-      perror ("nbdattach");
+    if (key == NULL || value == NULL)
       exit (EXIT_FAILURE);
-    }
-    *eq = '\0';
     blame_line = cfg->param_lines[i];
-    top->config (top, key, eq + 1);
-    free (key);
+    top->config (top, key, value);
   }
   blame_line = 0;
   top->config_complete (top);
