@@ -159,6 +159,29 @@ is_dense (const struct node *n)
   }
 }
 
+/* True if N writes no byte, only moves the cursor: every copy of it is
+ * then the same no-op, and ( @4 ) * 1E must not loop 2^60 times.
+ */
+static bool
+writes_nothing (const struct node *n)
+{
+  size_t i;
+
+  switch (n->type) {
+  case N_BYTE: case N_STRING: case N_FILE:
+    return false;
+  case N_GROUP:
+    for (i = 0; i < n->u.list.n; ++i)
+      if (!writes_nothing (n->u.list.v[i]))
+        return false;
+    return true;
+  case N_REPEAT:
+    return n->u.rep.count == 0 || writes_nothing (n->u.rep.child);
+  default:
+    return true;
+  }
+}
+
 /* Debug printing of the tree. */
 static void
 print_node (FILE *fp, const struct node *n, int indent)
@@ -808,6 +831,16 @@ eval (const struct node *n, uint64_t origin, struct cursor *c)
 
     if (is_dense (child) && len <= MAX_REPLICATE)
       return replicate (c, start, len, count);
+    if (writes_nothing (child)) {
+      if (len > 0 && count - 1 > (LIMIT - c->pos) / len) {
+        nbdkit_error ("data: the expression goes beyond the largest "
+                      "possible disk (2^63-1 bytes)");
+        return -1;
+      }
+      c->pos += (count - 1) * len;
+      note_max (c);
+      return 0;
+    }
 
     /* Anything else: evaluate every copy. */
     for (k = 1; k < count; ++k) {
