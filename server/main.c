@@ -32,6 +32,7 @@ bool listen_stdin;
 
 static char *tmpdir;            /* for -U - */
 static char *unixsocket_alloc;
+static char *pidfile_alloc;
 
 enum {
   DUMP_CONFIG_OPTION = 256,
@@ -156,6 +157,7 @@ make_private_socket (void)
     exit (EXIT_FAILURE);
   }
   tmpdir = strdup (template);
+  free (unixsocket_alloc);      /* an earlier -U */
   if (tmpdir == NULL ||
       asprintf (&unixsocket_alloc, "%s/socket", tmpdir) == -1) {
     perror ("strdup");
@@ -171,6 +173,30 @@ remove_private_files (void)
     unlink (unixsocket);
   if (tmpdir)
     rmdir (tmpdir);
+}
+
+/* A daemon changes to / (daemonize), and unlinks the socket when it
+ * exits: a relative -U or -P given by the user must still name the file
+ * in the directory the user was in, so each is made absolute here,
+ * before anything uses it.
+ */
+static const char *
+absolute_or_exit (const char *path, char **alloc)
+{
+  free (*alloc);
+  *alloc = nbdkit_absolute_path (path);
+  if (*alloc == NULL)
+    exit (EXIT_FAILURE);
+  return *alloc;
+}
+
+/* True if systemd (or nbdinfo, qemu...) handed us listening sockets. */
+static bool
+socket_activation_requested (void)
+{
+  const char *s = getenv ("LISTEN_PID");
+
+  return s && strtol (s, NULL, 10) == getpid () && getenv ("LISTEN_FDS");
 }
 
 static void
@@ -195,8 +221,9 @@ main (int argc, char *argv[])
   size_t activated = 0;
   char **filters = NULL;
   size_t n_filters = 0;
-  int c;
+  int c, client_in = -1, client_out = -1;
 
+  open_std_fds ();
   set_up_quit_pipe ();
 
   while ((c = getopt_long (argc, argv, short_options, long_options,
@@ -233,7 +260,7 @@ main (int argc, char *argv[])
       port = optarg;
       break;
     case 'P':
-      pidfile = optarg;
+      pidfile = absolute_or_exit (optarg, &pidfile_alloc);
       break;
     case 'r':
       readonly_option = true;
@@ -251,7 +278,10 @@ main (int argc, char *argv[])
       user = optarg;
       break;
     case 'U':
-      unixsocket = optarg;
+      if (strcmp (optarg, "-") == 0)
+        unixsocket = optarg;
+      else
+        unixsocket = absolute_or_exit (optarg, &unixsocket_alloc);
       break;
     case 'v':
       verbose = true;
@@ -326,6 +356,14 @@ main (int argc, char *argv[])
     bad_usage ("-U, -p/-i and -s are mutually exclusive");
   if (listen_stdin && run)
     bad_usage ("-s and --run cannot be used together");
+  if (listen_stdin && socket_activation_requested ())
+    bad_usage ("-s cannot be used with socket activation");
+
+  /* With -s, stdin and stdout carry the protocol from the start, so a
+   * plugin must not read or write them even while it is configured (sh's
+   * "script=-", a password "-").
+   */
+  stdio_in_use = listen_stdin;
 
   top = chain_load (argv[optind], filters, n_filters);
   free (filters);
@@ -349,6 +387,14 @@ main (int argc, char *argv[])
   }
 
   chain_configure (argc - optind - 1, argv + optind + 1);
+  /* Configuration is over: from now on stdin and stdout belong to the
+   * client (-s) or to nobody (see redirect_stdio).
+   */
+  if (!listen_stdin)
+    redirect_stdio ();
+  else
+    take_stdio_for_client (&client_in, &client_out);
+  stdio_in_use = true;
   check_unused_debug_flags ();
   lock_init_thread_model ();
 
@@ -366,7 +412,7 @@ main (int argc, char *argv[])
     write_pidfile ();
     if (top->after_fork (top) == -1)
       exit (EXIT_FAILURE);
-    handle_single_connection (STDIN_FILENO, STDOUT_FILENO);
+    handle_single_connection (client_in, client_out);
   }
   else {
     activated = get_socket_activation ();
@@ -389,6 +435,7 @@ main (int argc, char *argv[])
     write_pidfile ();
     if (top->after_fork (top) == -1)
       exit (EXIT_FAILURE);
+    daemon_ready ();
     run_command ();
     start_run_waiter ();
     accept_incoming_connections ();
@@ -398,9 +445,11 @@ main (int argc, char *argv[])
   top->free (top);
   top = NULL;
   free_interns ();
+  /* The pidfile is left in place, as nbdkit does: whoever asked for it
+   * may still read it after the server has gone.
+   */
   remove_private_files ();
-  if (pidfile && !listen_stdin)
-    unlink (pidfile);
+  free (pidfile_alloc);
   free (unixsocket_alloc);
   free (tmpdir);
   return run ? run_exit_status : EXIT_SUCCESS;

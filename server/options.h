@@ -19,6 +19,10 @@ extern void run_command (void);
 extern void start_run_waiter (void);
 extern void write_pidfile (void);
 extern void daemonize (void);
+extern void daemon_ready (void);
+extern void open_std_fds (void);
+extern void redirect_stdio (void);
+extern void take_stdio_for_client (int *in, int *out);
 
 /* usage.c */
 extern void usage (void);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # -P PIDFILE with -f and without (daemonized): the pidfile names the live
-# server process, which serves clients and dies on SIGTERM.
+# server process, which serves clients and dies on SIGTERM; relative -P
+# and -U paths name files in the directory the server was started in.
 source "${srcdir:-$(dirname "$0")}/functions.sh"
 requires nbdinfo
 
@@ -21,5 +22,51 @@ kill -0 "$pid" || fail "daemon pid $pid not running"
 for i in $(seq 100); do [[ -S "$tmp/bg.sock" ]] && break; sleep 0.1; done
 [[ "$(nbdinfo --size "$(nbd_uri "$tmp/bg.sock")")" == 2097152 ]] || fail "daemon server size"
 stop_server "$pid"
+# The pidfile is left in place (as nbdkit does); the socket is removed.
+[[ -f "$tmp/bg.pid" ]] || fail "pidfile removed at exit"
+# (nbdkit 1.32 leaves a -U socket behind.)
+if is_blockkit; then
+    for i in $(seq 50); do [[ -e "$tmp/bg.sock" ]] || break; sleep 0.1; done
+    [[ ! -e "$tmp/bg.sock" ]] || fail "socket $tmp/bg.sock left behind"
+fi
+
+# Relative -P and -U for a daemon, as a script would write them: the
+# command returns once the pidfile is written and the socket listens (no
+# waiting needed), both files are in the directory the command ran in,
+# not in / (where the daemon moves to), and at exit the socket there is
+# removed and the pidfile kept.
+mkdir "$tmp/rel"
+cd "$tmp/rel"
+rm -f /pid.blockkit-test /sock.blockkit-test
+timeout 30 "$BLOCKKIT" -P pid.blockkit-test -U sock.blockkit-test memory 3M ||
+    fail "daemon with relative -P and -U failed to start"
+[[ ! -e /pid.blockkit-test && ! -e /sock.blockkit-test ]] ||
+    fail "relative -P/-U written under /"
+[[ -s ./pid.blockkit-test ]] || fail "no ./pid.blockkit-test when the command returned"
+pid="$(cat ./pid.blockkit-test)"
+_cleanup_pids+=("$pid")
+[[ -S ./sock.blockkit-test ]] || fail "no socket ./sock.blockkit-test when the command returned"
+[[ "$(nbdinfo --size "nbd+unix:///?socket=sock.blockkit-test")" == 3145728 ]] ||
+    fail "daemon with relative -U: size"
+[[ "$(readlink "/proc/$pid/cwd")" == / ]] || fail "daemon did not change to /"
+kill "$pid"
+for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "daemon $pid did not exit on SIGTERM"
+if is_blockkit; then
+    [[ ! -e ./sock.blockkit-test ]] || fail "relative socket not removed at exit"
+fi
+[[ -s ./pid.blockkit-test ]] || fail "relative pidfile removed at exit"
+cd "$tmp"
+
+# A daemon that fails after going into the background (here: it cannot
+# write its pidfile) makes the command fail, since the command waits for
+# the daemon to be ready instead of returning success at once.
+# (nbdkit 1.32 returns success before the daemon is ready.)
+if is_blockkit; then
+    rc=0
+    timeout 30 "$BLOCKKIT" -P "$tmp/nonexistent/pid" -U "$tmp/bad.sock" \
+        memory 1M 2>/dev/null || rc=$?
+    [[ $rc -ne 0 ]] || fail "daemon that cannot write its pidfile: exit status 0"
+fi
 
 echo "$0: ok"
