@@ -11,6 +11,9 @@
 /* Largest READ or WRITE we serve in one request (DESIGN: at least 64M). */
 #define MAX_REQUEST_SIZE (64 * 1024 * 1024)
 
+/* Seconds a client has to finish the handshake (--timeout). */
+#define DEFAULT_HANDSHAKE_TIMEOUT 60
+
 /* Largest option payload accepted during the handshake. */
 #define MAX_OPTION_LENGTH (64 * 1024)
 
@@ -64,6 +67,11 @@ struct connection {
   bool sockin_is_socket, sockout_is_socket;
   pthread_mutex_t send_lock;    /* one reply at a time on the wire */
 
+  /* While not 0: the CLOCK_MONOTONIC millisecond by which the client
+   * must have finished the handshake (--timeout).
+   */
+  uint64_t deadline_ms;
+
   /* Set to false to stop reading requests (DISC, fatal error). */
   volatile bool running;
   volatile bool disconnect_requested;  /* nbdkit_disconnect */
@@ -97,6 +105,13 @@ struct connection {
   size_t n_free_requests;
   unsigned idle_workers;
   bool queue_closed;
+  /* Requests handed to the workers and not yet answered, the bytes they
+   * hold, and the reader waiting for them to drain (transmission.c).
+   */
+  unsigned in_flight;
+  uint64_t in_flight_bytes;
+  bool reader_waiting;
+  pthread_cond_t space_cond;
 
   /* Average time (ns) requests take in the chain, to decide whether the
    * reader runs a request itself or hands it to a worker.
@@ -124,7 +139,7 @@ extern int handle_kernel_connection (int fd, const char *exportname);
 extern ssize_t conn_recv_some (struct connection *conn, void *buf,
                                size_t len);
 extern int conn_recv_full (struct connection *conn, void *buf, size_t len);
-extern void shutdown_all_connections (void);
+extern void shutdown_all_connections (int how);
 extern int conn_send_iov (struct connection *conn, struct iovec *iov,
                           int iovcnt);
 extern int conn_send_full (struct connection *conn, const void *buf,
@@ -155,5 +170,7 @@ extern bool oldstyle_option;            /* --oldstyle */
 extern bool no_sr_option;               /* --no-sr */
 extern bool no_mc_option;               /* --no-mc */
 extern bool log_to_syslog;
+extern bool keepalive_option;           /* --keepalive */
+extern unsigned timeout_option;         /* --timeout: handshake, seconds */
 
 #endif /* BLOCKKIT_CONNECTION_H */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -20,11 +21,24 @@ fd_is_socket (int fd)
   return fstat (fd, &st) == 0 && S_ISSOCK (st.st_mode);
 }
 
-/* Waits until FD is ready for EVENTS, or the server is quitting.
- * Returns 0 when ready, -1 on quit or error.
+bool keepalive_option;
+unsigned timeout_option = DEFAULT_HANDSHAKE_TIMEOUT;
+
+static uint64_t
+monotonic_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until FD is ready for EVENTS, the server is quitting, or the
+ * connection's deadline (if any) passes.  Returns 0 when ready, -1 with
+ * errno ESHUTDOWN on quit or ETIMEDOUT past the deadline.
  */
 static int
-wait_fd (int fd, short events)
+wait_fd (struct connection *conn, int fd, short events)
 {
   struct pollfd fds[2] = {
     { .fd = fd, .events = events },
@@ -32,27 +46,42 @@ wait_fd (int fd, short events)
   };
 
   for (;;) {
-    int r = poll (fds, 2, -1);
+    int timeout = -1, r;
 
+    if (conn->deadline_ms) {
+      uint64_t now = monotonic_ms ();
+
+      if (now >= conn->deadline_ms) {
+        nbdkit_error ("client did not finish the handshake within %u "
+                      "seconds (--timeout): disconnecting", timeout_option);
+        errno = ETIMEDOUT;
+        return -1;
+      }
+      timeout = conn->deadline_ms - now;
+    }
+    r = poll (fds, 2, timeout);
     if (r == -1) {
       if (errno == EINTR)
         continue;
       return -1;
     }
-    if (fds[1].revents & POLLIN)
+    if (fds[1].revents & POLLIN) {
+      errno = ESHUTDOWN;
       return -1;
+    }
     if (fds[0].revents)
       return 0;
   }
 }
 
 /* Reads at least one and at most LEN bytes.  Returns the count, 0 at
- * EOF, or -1 on error or quit (errno ESHUTDOWN).
+ * EOF, or -1 on error, quit (errno ESHUTDOWN) or timeout (ETIMEDOUT).
  *
  * Sockets are read with a plain blocking recv: one system call, however
  * long the client takes.  Shutting the server down wakes such a reader
  * by shutting its socket down (shutdown_all_connections).  Pipes (-s)
- * cannot be shut down from here, so for them poll watches quit_fd too.
+ * cannot be shut down from here, so for them poll watches quit_fd too,
+ * and so it does for anything with a deadline (the handshake).
  */
 ssize_t
 conn_recv_some (struct connection *conn, void *buf, size_t len)
@@ -64,12 +93,10 @@ conn_recv_some (struct connection *conn, void *buf, size_t len)
       errno = ESHUTDOWN;
       return -1;
     }
-    if (conn->sockin_is_socket)
+    if (conn->sockin_is_socket && !conn->deadline_ms)
       r = recv (conn->sockin, buf, len, 0);
-    else if (wait_fd (conn->sockin, POLLIN) == -1) {
-      errno = ESHUTDOWN;
+    else if (wait_fd (conn, conn->sockin, POLLIN) == -1)
       return -1;
-    }
     else
       r = read (conn->sockin, buf, len);
     if (r == -1 && (errno == EINTR || errno == EAGAIN))
@@ -143,18 +170,20 @@ unregister_connection (struct connection *conn)
   pthread_mutex_unlock (&all_lock);
 }
 
-/* Called once quit is set: readers see EOF and wind down, letting their
- * workers finish what is in flight.
+/* Called once quit is set.  SHUT_RD: readers see EOF and wind down,
+ * while workers may still send the replies of requests in flight.
+ * SHUT_RDWR, later: a reply to a client that does not read fails at once
+ * instead of blocking its worker for ever.
  */
 void
-shutdown_all_connections (void)
+shutdown_all_connections (int how)
 {
   size_t i;
 
   pthread_mutex_lock (&all_lock);
   for (i = 0; i < n_all_conns; ++i)
     if (all_conns[i]->sockin_is_socket)
-      shutdown (all_conns[i]->sockin, SHUT_RD);
+      shutdown (all_conns[i]->sockin, how);
   pthread_mutex_unlock (&all_lock);
 }
 
@@ -167,9 +196,15 @@ conn_send_iov (struct connection *conn, struct iovec *iov, int iovcnt)
   while (iovcnt > 0) {
     ssize_t r;
 
+    /* Under a deadline, a client that does not read cannot block us
+     * past it.
+     */
+    if (conn->deadline_ms && wait_fd (conn, conn->sockout, POLLOUT) == -1)
+      return -1;
     if (conn->sockout_is_socket) {
       struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
-      r = sendmsg (conn->sockout, &msg, MSG_NOSIGNAL);
+      r = sendmsg (conn->sockout, &msg,
+                   MSG_NOSIGNAL | (conn->deadline_ms ? MSG_DONTWAIT : 0));
     }
     else
       r = writev (conn->sockout, iov, iovcnt);
@@ -236,6 +271,7 @@ new_connection (int sockin, int sockout)
   pthread_mutex_init (&conn->send_lock, NULL);
   pthread_mutex_init (&conn->queue_lock, NULL);
   pthread_cond_init (&conn->queue_cond, NULL);
+  pthread_cond_init (&conn->space_cond, NULL);
   register_connection (conn);
   return conn;
 }
@@ -264,6 +300,7 @@ free_connection (struct connection *conn)
   pthread_mutex_destroy (&conn->send_lock);
   pthread_mutex_destroy (&conn->queue_lock);
   pthread_cond_destroy (&conn->queue_cond);
+  pthread_cond_destroy (&conn->space_cond);
   free (conn);
 }
 
@@ -279,9 +316,16 @@ handle_single_connection (int sockin, int sockout)
   if (conn == NULL)
     goto out_close;
   threadlocal_set_conn (conn);
+  /* The whole handshake must be done by the deadline, however slowly
+   * the client trickles its bytes in.
+   */
+  if (timeout_option > 0)
+    conn->deadline_ms = monotonic_ms () + timeout_option * UINT64_C (1000);
   if (top->preconnect (top, readonly_option) == 0 &&
-      protocol_handshake (conn) == 0)
+      protocol_handshake (conn) == 0) {
+    conn->deadline_ms = 0;
     protocol_transmission (conn);
+  }
   free_connection (conn);
   threadlocal_set_conn (NULL);
 

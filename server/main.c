@@ -42,6 +42,8 @@ enum {
   LOG_OPTION,
   NO_MC_OPTION,
   NO_SR_OPTION,
+  KEEPALIVE_OPTION,
+  TIMEOUT_OPTION,
   RUN_OPTION,
 };
 
@@ -60,6 +62,7 @@ static const struct option long_options[] = {
   { "group", required_argument, NULL, 'g' },
   { "help", no_argument, NULL, 'h' },
   { "ip-addr", required_argument, NULL, 'i' },
+  { "keepalive", no_argument, NULL, KEEPALIVE_OPTION },
   { "ipaddr", required_argument, NULL, 'i' },
   { "log", required_argument, NULL, LOG_OPTION },
   { "newstyle", no_argument, NULL, 'n' },
@@ -77,6 +80,7 @@ static const struct option long_options[] = {
   { "single", no_argument, NULL, 's' },
   { "stdin", no_argument, NULL, 's' },
   { "threads", required_argument, NULL, 't' },
+  { "timeout", required_argument, NULL, TIMEOUT_OPTION },
   { "unix", required_argument, NULL, 'U' },
   { "user", required_argument, NULL, 'u' },
   { "verbose", no_argument, NULL, 'v' },
@@ -322,6 +326,24 @@ main (int argc, char *argv[])
     case NO_SR_OPTION:
       no_sr_option = true;
       break;
+    case KEEPALIVE_OPTION:
+      keepalive_option = true;
+      break;
+    case TIMEOUT_OPTION: {
+      /* Whole seconds, 0 = no limit; bounded so the deadline cannot
+       * overflow.
+       */
+      char *end;
+      unsigned long t;
+
+      errno = 0;
+      t = strtoul (optarg, &end, 10);
+      if (errno || end == optarg || *end || optarg[0] == '-' || t > 86400)
+        bad_usage ("--timeout must be a number of seconds from 0 to 86400, "
+                   "not \"%s\"", optarg);
+      timeout_option = t;
+      break;
+    }
     case RUN_OPTION:
       run = optarg;
       foreground = true;
@@ -438,13 +460,16 @@ main (int argc, char *argv[])
     daemon_ready ();
     run_command ();
     start_run_waiter ();
-    accept_incoming_connections ();
+    /* A connection still inside the plugin at exit keeps it loaded. */
+    if (!accept_incoming_connections ())
+      goto out_files;
   }
 
   top->cleanup (top);
   top->free (top);
   top = NULL;
   free_interns ();
+ out_files:
   /* The pidfile is left in place, as nbdkit does: whoever asked for it
    * may still read it after the server has gone.
    */

@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "minmax.h"
 #include "sockets.h"
 
 int *listen_fds;
@@ -146,6 +148,21 @@ static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t count_cond = PTHREAD_COND_INITIALIZER;
 static unsigned running_connections;
 
+/* At exit, how long connections get to send the replies of requests
+ * already running, and then how long before the server stops waiting
+ * for a plugin call that does not return.  Together under 2 s: a
+ * client must not be able to hold the server up at SIGTERM.
+ */
+#define QUIT_GRACE_MS 800
+#define QUIT_ABANDON_MS 900
+
+/* After accept fails for want of descriptors or memory, the listening
+ * sockets are left alone this long (doubling up to the maximum while it
+ * goes on), instead of waking poll again at once and spinning.
+ */
+#define ACCEPT_PAUSE_MIN_MS 50u
+#define ACCEPT_PAUSE_MAX_MS 1000u
+
 static void *
 connection_thread (void *arg)
 {
@@ -160,7 +177,19 @@ connection_thread (void *arg)
   return NULL;
 }
 
-static void
+/* True for the accept errors that mean "not now": the process or system
+ * is out of descriptors or memory, which closing connections cures.
+ */
+static bool
+accept_exhausted (int err)
+{
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* Accepts one connection and starts its thread.  Returns 0, or the errno
+ * of an accept that failed for want of resources.
+ */
+static int
 accept_one (int listen_fd)
 {
   pthread_attr_t attr;
@@ -169,12 +198,18 @@ accept_one (int listen_fd)
 
   fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
   if (fd == -1) {
+    if (accept_exhausted (errno))
+      return errno;
     if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
       nbdkit_error ("accept: %m");
-    return;
+    return 0;
   }
-  /* Replies are written whole; never hold back a small one. */
+  /* Replies are written whole; never hold back a small one.  Both calls
+   * fail harmlessly on a Unix socket.
+   */
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (keepalive_option)
+    setsockopt (fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 
   pthread_mutex_lock (&count_lock);
   running_connections++;
@@ -193,12 +228,38 @@ accept_one (int listen_fd)
     running_connections--;
     pthread_mutex_unlock (&count_lock);
   }
+  return 0;
 }
 
-void
+/* Waits up to MS milliseconds for every connection thread to end. */
+static bool
+wait_connections (unsigned ms)
+{
+  struct timespec ts;
+  bool done;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long) (ms % 1000) * 1000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock (&count_lock);
+  while (running_connections > 0 &&
+         pthread_cond_timedwait (&count_cond, &count_lock, &ts) == 0)
+    ;
+  done = running_connections == 0;
+  pthread_mutex_unlock (&count_lock);
+  return done;
+}
+
+bool
 accept_incoming_connections (void)
 {
-  struct pollfd *fds;
+  struct pollfd *fds, *quit_pollfd;
+  unsigned pause_ms = 0, next_pause_ms = ACCEPT_PAUSE_MIN_MS;
+  bool exhausted = false;
   size_t i;
 
   fds = calloc (n_listen_fds + 1, sizeof *fds);
@@ -210,33 +271,68 @@ accept_incoming_connections (void)
     fds[i].fd = listen_fds[i];
     fds[i].events = POLLIN;
   }
-  fds[n_listen_fds].fd = quit_fd;
-  fds[n_listen_fds].events = POLLIN;
+  quit_pollfd = &fds[n_listen_fds];
+  quit_pollfd->fd = quit_fd;
+  quit_pollfd->events = POLLIN;
 
   while (!quit) {
-    if (poll (fds, n_listen_fds + 1, -1) == -1) {
+    int r;
+
+    /* While pausing, poll only the quit pipe. */
+    if (pause_ms > 0)
+      r = poll (quit_pollfd, 1, pause_ms);
+    else
+      r = poll (fds, n_listen_fds + 1, -1);
+    if (r == -1) {
       if (errno == EINTR)
         continue;
       nbdkit_error ("poll: %m");
       break;
     }
-    if (fds[n_listen_fds].revents)
+    if (quit_pollfd->revents)
       break;
-    for (i = 0; i < n_listen_fds; ++i)
-      if (fds[i].revents & POLLIN)
-        accept_one (fds[i].fd);
+    if (pause_ms > 0) {
+      pause_ms = 0;
+      continue;
+    }
+    for (i = 0; i < n_listen_fds; ++i) {
+      int err;
+
+      if (!(fds[i].revents & POLLIN))
+        continue;
+      err = accept_one (fds[i].fd);
+      if (err) {
+        /* Logged once per episode, not once per attempt. */
+        if (!exhausted)
+          nbdkit_error ("accept: %s: not accepting new connections "
+                        "until some close", strerror (err));
+        exhausted = true;
+        pause_ms = next_pause_ms;
+        next_pause_ms = MIN (next_pause_ms * 2, ACCEPT_PAUSE_MAX_MS);
+        break;
+      }
+      if (exhausted)
+        nbdkit_error ("accept: accepting new connections again");
+      exhausted = false;
+      next_pause_ms = ACCEPT_PAUSE_MIN_MS;
+    }
   }
   free (fds);
 
   for (i = 0; i < n_listen_fds; ++i)
     close (listen_fds[i]);
-  shutdown_all_connections ();
 
-  /* Connections notice quit in poll; wait until they have closed their
-   * contexts, so that unloading the plugin is safe.
+  /* Connections notice quit; wait until they have closed their contexts,
+   * so that unloading the plugin is safe.  Requests already running may
+   * finish and be answered; queued ones are dropped (transmission.c).
    */
-  pthread_mutex_lock (&count_lock);
-  while (running_connections > 0)
-    pthread_cond_wait (&count_cond, &count_lock);
-  pthread_mutex_unlock (&count_lock);
+  shutdown_all_connections (SHUT_RD);
+  if (wait_connections (QUIT_GRACE_MS))
+    return true;
+  shutdown_all_connections (SHUT_RDWR);
+  if (wait_connections (QUIT_ABANDON_MS))
+    return true;
+  nbdkit_error ("%u connections still busy in the plugin at exit: "
+                "not waiting for them", running_connections);
+  return false;
 }

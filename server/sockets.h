@@ -2,6 +2,7 @@
 #ifndef BLOCKKIT_SOCKETS_H
 #define BLOCKKIT_SOCKETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 extern int *listen_fds;
@@ -10,6 +11,9 @@ extern size_t n_listen_fds;
 extern void bind_unix_socket (const char *path);
 extern void bind_tcpip_socket (const char *ipaddr, const char *port);
 extern size_t get_socket_activation (void);
-extern void accept_incoming_connections (void);
+/* Serves until quit.  Returns false if some connection was still inside
+ * the plugin when the server gave up waiting: it must not be unloaded.
+ */
+extern bool accept_incoming_connections (void);
 
 #endif /* BLOCKKIT_SOCKETS_H */

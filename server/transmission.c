@@ -54,6 +54,24 @@
  */
 #define KEEP_BUFFER_MAX (4 * 1024 * 1024)
 
+/* What one connection may make the server hold at once: requests handed
+ * to the workers and not yet answered, and the payload and reply bytes
+ * they carry.  At either bound the reader stops reading until replies
+ * drain, so a client that pipelines requests and never reads replies
+ * costs a fixed amount of memory, not whatever it sends.  Generous
+ * enough that no real client waits (the kernel keeps at most 128
+ * requests in flight per connection, nbdcopy 64), and always room for
+ * one request of the largest size.
+ */
+#define MAX_IN_FLIGHT 512
+#define MAX_IN_FLIGHT_BYTES (2 * (uint64_t) MAX_REQUEST_SIZE)
+
+/* A write payload longer than this is never accepted, and more than the
+ * server will read just to stay in step with the stream: such a request
+ * (up to 0xffffffff) ends the connection at once, as the protocol allows.
+ */
+#define MAX_SKIP_BYTES MAX_REQUEST_SIZE
+
 /* ---- buffered input ---- */
 
 /* Slides the unread bytes to the front, making room behind them. */
@@ -109,6 +127,8 @@ rbuf_read (struct connection *conn, void *buf, size_t len)
   struct rbuf *rb = &conn->rbuf;
   size_t n = MIN (len, rb->end - rb->start);
 
+  if (len == 0)                 /* BUF may be NULL then */
+    return 0;
   memcpy (buf, rb->data + rb->start, n);
   rb->start += n;
   if (n == len)
@@ -124,11 +144,16 @@ rbuf_read (struct connection *conn, void *buf, size_t len)
   return conn_recv_full (conn, (char *) buf + n, len - n);
 }
 
+/* Discards LEN bytes of stream: the payload of a write that was refused.
+ * Exact mode is dropped first, so that each read brings in a whole
+ * buffer rather than the one byte rbuf_fill would otherwise ask for.
+ */
 static int
 rbuf_skip (struct connection *conn, uint64_t len)
 {
   struct rbuf *rb = &conn->rbuf;
 
+  rb->exact = false;
   while (len > 0) {
     size_t n;
 
@@ -177,6 +202,35 @@ put_request_locked (struct connection *conn, struct request *req)
   conn->n_free_requests++;
 }
 
+/* The bytes a request makes the server hold: its payload or reply. */
+static uint64_t
+request_bytes (const struct request *req)
+{
+  return req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE
+    ? req->count : 0;
+}
+
+/* Called with queue_lock held. */
+static bool
+over_limits (const struct connection *conn)
+{
+  return conn->in_flight >= MAX_IN_FLIGHT ||
+    conn->in_flight_bytes >= MAX_IN_FLIGHT_BYTES;
+}
+
+/* A request handed to the workers is answered (or dropped): it no longer
+ * counts against the connection's limits.  Called with queue_lock held.
+ */
+static void
+retire_request_locked (struct connection *conn, struct request *req)
+{
+  conn->in_flight--;
+  conn->in_flight_bytes -= request_bytes (req);
+  if (conn->reader_waiting && !over_limits (conn))
+    pthread_cond_signal (&conn->space_cond);
+  put_request_locked (conn, req);
+}
+
 static uint64_t
 now_ns (void)
 {
@@ -214,7 +268,8 @@ worker (void *arg)
     /* Returning the last request and taking the next share one lock. */
     pthread_mutex_lock (&conn->queue_lock);
     if (done)
-      put_request_locked (conn, done);
+      retire_request_locked (conn, done);
+    done = NULL;
     while (conn->queue_head == NULL && !conn->queue_closed) {
       conn->idle_workers++;
       pthread_cond_wait (&conn->queue_cond, &conn->queue_lock);
@@ -230,6 +285,14 @@ worker (void *arg)
 
     if (req == NULL)
       break;
+    /* The client is gone (or the server is quitting): nobody will read
+     * the reply, so queued work is dropped rather than run.  Nothing
+     * dropped was acknowledged.
+     */
+    if (!conn->running || quit) {
+      done = req;
+      continue;
+    }
     {
       uint64_t d = now_ns () - req->queued_ns, avg = conn->avg_handoff_ns;
       conn->avg_handoff_ns = avg - avg / 8 + d / 8;
@@ -256,6 +319,8 @@ enqueue (struct connection *conn, struct workers *w, struct request *req)
 
   req->queued_ns = now_ns ();
   pthread_mutex_lock (&conn->queue_lock);
+  conn->in_flight++;
+  conn->in_flight_bytes += request_bytes (req);
   req->next = NULL;
   if (conn->queue_tail)
     conn->queue_tail->next = req;
@@ -282,7 +347,7 @@ enqueue (struct connection *conn, struct workers *w, struct request *req)
       run_request (conn, req);
       send_replies (conn, &req, 1);
       pthread_mutex_lock (&conn->queue_lock);
-      put_request_locked (conn, req);
+      retire_request_locked (conn, req);
       pthread_mutex_unlock (&conn->queue_lock);
     }
   }
@@ -302,6 +367,43 @@ flush_corked (struct connection *conn)
     put_request_locked (conn, conn->corked[i]);
   pthread_mutex_unlock (&conn->queue_lock);
   conn->n_corked = 0;
+}
+
+/* Waits while the connection is at its limits (see MAX_IN_FLIGHT), first
+ * sending the replies the reader holds.  Returns false if the client went
+ * away or the server is quitting meanwhile.
+ */
+static bool
+wait_for_room (struct connection *conn)
+{
+  bool ok;
+
+  pthread_mutex_lock (&conn->queue_lock);
+  if (!over_limits (conn)) {
+    pthread_mutex_unlock (&conn->queue_lock);
+    return true;
+  }
+  pthread_mutex_unlock (&conn->queue_lock);
+  flush_corked (conn);
+
+  pthread_mutex_lock (&conn->queue_lock);
+  conn->reader_waiting = true;
+  /* Timed, so that quit (set by a signal handler) is noticed. */
+  while (over_limits (conn) && conn->running && !quit) {
+    struct timespec ts;
+
+    clock_gettime (CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait (&conn->space_cond, &conn->queue_lock, &ts);
+  }
+  conn->reader_waiting = false;
+  ok = conn->running && !quit;
+  pthread_mutex_unlock (&conn->queue_lock);
+  return ok;
 }
 
 /* True if a whole request header is already buffered, reading more
@@ -341,9 +443,9 @@ run_here_p (struct connection *conn, const struct request *req, bool parallel)
                                      (uint64_t) conn->avg_handoff_ns);
 }
 
-/* Reads one request.  Returns 1 for a request to run, 0 for a clean end
- * (DISC or EOF), -1 when the client broke the protocol or the connection
- * failed.  Decides *RUN_HERE; when the reader will run the request before
+/* Reads one request.  Returns 1 for a request to run, 0 for NBD_CMD_DISC,
+ * -1 when the client went away, broke the protocol, or the server is
+ * quitting.  Decides *RUN_HERE; when the reader will run the request before
  * reading on, a small write's payload is left in the input buffer and
  * used from there.
  */
@@ -355,8 +457,11 @@ read_request (struct connection *conn, struct request *req, bool *run_here,
   struct rbuf *rb = &conn->rbuf;
   struct nbd_request hdr;
 
-  if (rbuf_fill (conn, sizeof hdr) == -1)
-    return errno == 0 || errno == ESHUTDOWN ? 0 : -1;
+  if (rbuf_fill (conn, sizeof hdr) == -1) {
+    if (errno != 0 && errno != ESHUTDOWN)
+      debug ("reading a request: %m");
+    return -1;
+  }
   memcpy (&hdr, rb->data + rb->start, sizeof hdr);
   rb->start += sizeof hdr;
 
@@ -384,6 +489,12 @@ read_request (struct connection *conn, struct request *req, bool *run_here,
 
   if (req->type != NBD_CMD_WRITE)
     return 1;
+  if (req->count > MAX_SKIP_BYTES) {
+    nbdkit_error ("client sent a write of %" PRIu32 " bytes, over the "
+                  "largest request (%u bytes): disconnecting",
+                  req->count, (unsigned) MAX_REQUEST_SIZE);
+    return -1;
+  }
 
   /* The payload follows whatever we think of the request: read it, or
    * skip it, so the stream stays in step.
@@ -442,6 +553,8 @@ protocol_transmission (struct connection *conn)
     if (conn->n_corked > 0 && !header_ready (conn))
       flush_corked (conn);
 
+    if (!wait_for_room (conn))
+      break;
     req = get_request (conn);
     if (req == NULL) {
       nbdkit_error ("calloc: %m");
@@ -452,6 +565,11 @@ protocol_transmission (struct connection *conn)
     if (r <= 0) {
       pthread_mutex_lock (&conn->queue_lock);
       put_request_locked (conn, req);
+      /* After DISC, what was asked before it is still answered; after
+       * EOF, an error or quit, queued requests are dropped.
+       */
+      if (r == -1)
+        conn->running = false;
       pthread_mutex_unlock (&conn->queue_lock);
       break;
     }
@@ -467,7 +585,7 @@ protocol_transmission (struct connection *conn)
   }
   flush_corked (conn);
 
-  /* Let the workers finish what was queued, then stop them. */
+  /* Let the workers finish (or drop) what was queued, then stop them. */
   pthread_mutex_lock (&conn->queue_lock);
   conn->queue_closed = true;
   pthread_cond_broadcast (&conn->queue_cond);

@@ -23,6 +23,9 @@ usage (void)
 "  -i, --ipaddr ADDR     listen on this address only\n"
 "  -s, --single          serve one client on stdin/stdout\n"
 "      (with LISTEN_FDS/LISTEN_PID set: systemd socket activation)\n"
+"      --timeout SECS    drop a client that has not finished the handshake\n"
+"                        within SECS seconds (default %u, 0 = never)\n"
+"      --keepalive       enable TCP keepalive on client connections\n"
 "\n"
 "What to serve:\n"
 "      --filter FILTER   stack a filter (repeatable; the first is nearest\n"
@@ -55,7 +58,7 @@ usage (void)
 "PLUGIN is a short name (memory, file, null, pattern, data, ...) looked\n"
 "up in %s, or a path to a plugin .so file.\n"
 "See blockkit(1) and blockkit-PLUGIN-plugin(1).\n",
-          DEFAULT_THREADS, PLUGINDIR);
+          DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_THREADS, PLUGINDIR);
 }
 
 void
