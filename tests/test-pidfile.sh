@@ -4,6 +4,7 @@
 # and -U paths name files in the directory the server was started in.
 source "${srcdir:-$(dirname "$0")}/functions.sh"
 requires nbdinfo
+requires_nbdsh
 
 # Foreground (-f) in the background of this shell.
 start_server "$tmp/fg.sock" memory 1M
@@ -56,6 +57,28 @@ if is_blockkit; then
     [[ ! -e ./sock.blockkit-test ]] || fail "relative socket not removed at exit"
 fi
 [[ -s ./pid.blockkit-test ]] || fail "relative pidfile removed at exit"
+
+# Paths in keys, and a plugin given as a relative path, for a daemon:
+# plugins are loaded and configured before the daemon changes to /, so
+# nbdkit_realpath/nbdkit_absolute_path in .config see the user's
+# directory (file=, the log filter's logfile=).
+if is_blockkit; then
+    mkdir plugdir
+    cp "${abs_top_builddir:-$srcdir/..}/plugins/file/.libs/blockkit-file-plugin.so" plugdir/ ||
+        fail "the file plugin is not built"
+    printf 'relative file' >disk.img
+    truncate -s 1M disk.img
+    timeout 30 "$BLOCKKIT" -P pid2 -U sock2 --filter=log ./plugdir/blockkit-file-plugin.so \
+        file=disk.img logfile=log.txt ||
+        fail "daemon with a relative plugin path and file="
+    pid="$(cat pid2)"
+    _cleanup_pids+=("$pid")
+    [[ "$(nbdsh -u "nbd+unix:///?socket=sock2" -c 'print(h.pread(13, 0).decode())')" == "relative file" ]] ||
+        fail "daemon with relative file=: wrong data"
+    kill "$pid"
+    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    grep -q "Read" log.txt || fail "log filter's relative logfile= not written here: $(ls)"
+fi
 cd "$tmp"
 
 # A daemon that fails after going into the background (here: it cannot
