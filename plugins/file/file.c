@@ -76,11 +76,14 @@ file_config (const char *key, const char *value)
       return -1;
     }
   }
-  else if (strcmp (key, "dir") == 0) {
+  else if (strcmp (key, "dir") == 0 || strcmp (key, "directory") == 0) {
+    /* directory= is nbdkit's other spelling of dir=; as there, the two
+     * are one setting and the last one given wins.
+     */
     free (directory);
     directory = nbdkit_realpath (value);
     if (directory == NULL) {
-      nbdkit_error ("file: dir=%s: cannot resolve the path", value);
+      nbdkit_error ("file: %s=%s: cannot resolve the path", key, value);
       return -1;
     }
   }
@@ -166,7 +169,8 @@ file_config_complete (void)
 #define file_config_help \
   "[file=]FILENAME             The file or block device to serve.\n" \
   "dir=DIRECTORY               Serve every file in DIRECTORY, one export\n" \
-  "                            per file, named by the file name.\n" \
+  "                            per file, named by the file name\n" \
+  "                            (directory= is the same).\n" \
   "cache=default|none          Use the page cache (default) or evict\n" \
   "                            data from it after each request.\n" \
   "fadvise=normal|random|sequential\n" \
