@@ -10,11 +10,45 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "minmax.h"
+
+/* Under -v, every call into a layer is traced, as "LAYER: CALL ARGS",
+ * unless -D nbdkit.backend.controlpath=0 / datapath=0 turns that half
+ * off (log.c).  Tested before formatting: free when not verbose.
+ */
+#define TRACE(flag, c, ...)                                     \
+  do {                                                          \
+    if (verbose && (flag))                                      \
+      trace_call ((c), __VA_ARGS__);                            \
+  } while (0)
+#define TRACE_CONTROL(c, ...) TRACE (debug_backend_controlpath, c, __VA_ARGS__)
+#define TRACE_DATA(c, ...) TRACE (debug_backend_datapath, c, __VA_ARGS__)
+
+static void trace_call (struct context *c, const char *fmt, ...)
+  NBDKIT_ATTRIBUTE_FORMAT_PRINTF (2, 3);
+
+static void
+trace_call (struct context *c, const char *fmt, ...)
+{
+  va_list args;
+  char *msg;
+  int r;
+
+  va_start (args, fmt);
+  r = vasprintf (&msg, fmt, args);
+  va_end (args);
+  if (r == -1)
+    return;
+  debug ("%s: %s", c->b->name, msg);
+  free (msg);
+}
 
 void
 backend_init (struct backend *b, struct backend *next, size_t index,
@@ -224,14 +258,17 @@ const char *
 backend_export_description (struct context *c)
 {
   assert (c->state & CONTEXT_OPEN);
+  TRACE_CONTROL (c, "export_description");
   return c->b->export_description (c);
 }
 
 int64_t
 backend_get_size (struct context *c)
 {
-  if (c->exportsize == -1)
+  if (c->exportsize == -1) {
+    TRACE_CONTROL (c, "get_size");
     c->exportsize = c->b->get_size (c);
+  }
   return c->exportsize;
 }
 
@@ -240,6 +277,7 @@ backend_block_size (struct context *c, uint32_t *minimum,
                     uint32_t *preferred, uint32_t *maximum)
 {
   if (!c->block_size_known) {
+    TRACE_CONTROL (c, "block_size");
     if (c->b->block_size (c, &c->minimum_block_size,
                           &c->preferred_block_size,
                           &c->maximum_block_size) == -1)
@@ -255,8 +293,10 @@ backend_block_size (struct context *c, uint32_t *minimum,
 /* Each can_* query is asked once per context and remembered. */
 #define CACHED_QUERY(field, expr)               \
   do {                                          \
-    if (c->field == -1)                         \
+    if (c->field == -1) {                       \
+      TRACE_CONTROL (c, "%s", #field);          \
       c->field = (expr);                        \
+    }                                           \
     return c->field;                            \
   } while (0)
 
@@ -415,6 +455,8 @@ backend_pread (struct context *c, void *buf, uint32_t count,
       !check_range (c, "pread", offset, count, err) ||
       !check_flags (c, "pread", flags, 0, err))
     return -1;
+  TRACE_DATA (c, "pread count=%" PRIu32 " offset=%" PRIu64,
+              count, offset);
   return c->b->pread (c, buf, count, offset, flags, err);
 }
 
@@ -427,6 +469,8 @@ backend_pwrite (struct context *c, const void *buf, uint32_t count,
       !check_range (c, "pwrite", offset, count, err) ||
       !check_flags (c, "pwrite", flags, NBDKIT_FLAG_FUA, err))
     return -1;
+  TRACE_DATA (c, "pwrite count=%" PRIu32 " offset=%" PRIu64 " fua=%d",
+              count, offset, !!(flags & NBDKIT_FLAG_FUA));
   return c->b->pwrite (c, buf, count, offset, flags, err);
 }
 
@@ -437,6 +481,7 @@ backend_flush (struct context *c, uint32_t flags, int *err)
       !check_feature (c, "flush", backend_can_flush (c), 1, EINVAL, err) ||
       !check_flags (c, "flush", flags, 0, err))
     return -1;
+  TRACE_DATA (c, "flush");
   return c->b->flush (c, flags, err);
 }
 
@@ -449,6 +494,8 @@ backend_trim (struct context *c, uint32_t count, uint64_t offset,
       !check_range (c, "trim", offset, count, err) ||
       !check_flags (c, "trim", flags, NBDKIT_FLAG_FUA, err))
     return -1;
+  TRACE_DATA (c, "trim count=%" PRIu32 " offset=%" PRIu64 " fua=%d",
+              count, offset, !!(flags & NBDKIT_FLAG_FUA));
   return c->b->trim (c, count, offset, flags, err);
 }
 
@@ -467,6 +514,10 @@ backend_zero (struct context *c, uint32_t count, uint64_t offset,
     *err = ENOTSUP;
     return -1;
   }
+  TRACE_DATA (c, "zero count=%" PRIu32 " offset=%" PRIu64
+              " may_trim=%d fua=%d fast=%d", count, offset,
+              !!(flags & NBDKIT_FLAG_MAY_TRIM), !!(flags & NBDKIT_FLAG_FUA),
+              !!(flags & NBDKIT_FLAG_FAST_ZERO));
   return c->b->zero (c, count, offset, flags, err);
 }
 
@@ -493,6 +544,8 @@ backend_extents (struct context *c, uint32_t count, uint64_t offset,
     }
     return 0;
   }
+  TRACE_DATA (c, "extents count=%" PRIu32 " offset=%" PRIu64 " req_one=%d",
+              count, offset, !!(flags & NBDKIT_FLAG_REQ_ONE));
   return c->b->extents (c, count, offset, flags, extents, err);
 }
 
@@ -506,6 +559,7 @@ backend_cache (struct context *c, uint32_t count, uint64_t offset,
       !check_range (c, "cache", offset, count, err) ||
       !check_flags (c, "cache", flags, 0, err))
     return -1;
+  TRACE_DATA (c, "cache count=%" PRIu32 " offset=%" PRIu64, count, offset);
   return c->b->cache (c, count, offset, flags, err);
 }
 

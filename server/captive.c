@@ -89,7 +89,7 @@ null_stdio (void)
 void
 redirect_stdio (void)
 {
-  if (run)
+  if (run || print_uri_option)
     save_stdio (&saved_stdin, &saved_stdout);
   null_stdio ();
 }
@@ -161,6 +161,27 @@ make_uri (void)
     exit (EXIT_FAILURE);
   }
   return uri;
+}
+
+/* --print-uri: the URI on stdout, once the server listens (before it
+ * forks, so that the command that started it can read it).
+ */
+void
+print_uri (void)
+{
+  char *uri = make_uri ();
+
+  if (saved_stdout >= 0)
+    dprintf (saved_stdout, "%s\n", uri);
+  free (uri);
+  /* Without --run nothing else needs the original stdout, and a daemon
+   * holding it open would keep `$(blockkit --print-uri ...)` waiting.
+   */
+  if (run == NULL) {
+    close (saved_stdin);
+    close (saved_stdout);
+    saved_stdin = saved_stdout = -1;
+  }
 }
 
 /* Starts the --run command with the connection details in its

@@ -170,6 +170,8 @@ extern bool oldstyle_option;            /* --oldstyle */
 extern bool no_sr_option;               /* --no-sr */
 extern bool no_mc_option;               /* --no-mc */
 extern bool log_to_syslog;
+extern unsigned mask_handshake_option;  /* --mask-handshake */
+extern bool no_meta_contexts_option;    /* --no-meta-contexts */
 extern bool keepalive_option;           /* --keepalive */
 extern unsigned timeout_option;         /* --timeout: handshake, seconds */
 

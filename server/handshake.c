@@ -29,6 +29,9 @@
 #define META_BASE_ALLOCATION "base:allocation"
 #define META_BASE_ALLOCATION_ID 1
 
+unsigned mask_handshake_option = ~0u;
+bool no_meta_contexts_option;
+
 static int
 send_option_reply (struct connection *conn, uint32_t option, uint32_t reply,
                    const void *payload, uint32_t len)
@@ -501,6 +504,9 @@ opt_meta_context (struct connection *conn, uint32_t option,
                               "trailing bytes after meta context queries");
   if (list && nr == 0)
     want_base_allocation = true;
+  /* --no-meta-contexts: every query is answered, with no context. */
+  if (no_meta_contexts_option)
+    want_base_allocation = false;
   if (!list)
     conn->meta_base_allocation = want_base_allocation;
 
@@ -692,10 +698,13 @@ oldstyle_handshake (struct connection *conn)
 int
 protocol_handshake (struct connection *conn)
 {
+  /* --mask-handshake takes global flags away (to test clients). */
+  uint16_t gflags = (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) &
+    mask_handshake_option;
   struct nbd_new_handshake hs = {
     .nbdmagic = htobe64 (NBD_MAGIC),
     .version = htobe64 (NBD_NEW_VERSION),
-    .gflags = htobe16 (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES),
+    .gflags = htobe16 (gflags),
   };
   uint32_t cflags;
 
@@ -707,9 +716,13 @@ protocol_handshake (struct connection *conn)
   if (conn_recv_full (conn, &cflags, sizeof cflags) == -1)
     return -1;
   cflags = be32toh (cflags);
-  if (cflags & ~(uint32_t) (NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) {
-    nbdkit_error ("client sent unknown handshake flags 0x%" PRIx32
-                  ": disconnecting", cflags);
+  /* The client flags share the global flags' bits: it may only set
+   * what was offered.
+   */
+  if (cflags & ~(uint32_t) gflags) {
+    nbdkit_error ("client sent handshake flags 0x%" PRIx32 " that were "
+                  "not offered (0x%" PRIx16 "): disconnecting",
+                  cflags, gflags);
     return -1;
   }
   conn->fixed_newstyle = cflags & NBD_FLAG_C_FIXED_NEWSTYLE;

@@ -25,6 +25,9 @@ extern bool exports_uses_default (const struct nbdkit_exports *);
 
 /* ---- log.c ---- */
 extern bool verbose;
+extern bool log_to_null;                /* --log=null */
+extern int debug_backend_controlpath;   /* -D nbdkit.backend.controlpath */
+extern int debug_backend_datapath;      /* -D nbdkit.backend.datapath */
 extern const char *program_name;
 /* Prints when -v was given; prefixed like plugin debug messages. */
 extern void debug (const char *fmt, ...) NBDKIT_ATTRIBUTE_FORMAT_PRINTF (1, 2);

@@ -18,6 +18,7 @@
 
 bool verbose;
 bool log_to_syslog;
+bool log_to_null;
 const char *program_name = "blockkit";
 
 static void
@@ -28,6 +29,8 @@ emit (int priority, const char *kind, const char *fmt, va_list args)
   char *line = NULL;
   int len;
 
+  if (log_to_null)
+    return;
   if (vasprintf (&msg, fmt, args) == -1)
     msg = NULL;
 
@@ -123,6 +126,27 @@ struct debug_flag {
 
 static struct debug_flag *debug_flags;
 
+/* The server's own flags, -D nbdkit.backend.controlpath=N and
+ * -D nbdkit.backend.datapath=N, with the established names and defaults:
+ * under -v every call into a layer is traced, and either half can be
+ * turned off (datapath=0 is the useful one when copying gigabytes).
+ */
+int debug_backend_controlpath = 1;
+int debug_backend_datapath = 1;
+
+static void
+server_debug_flag (const char *flag, int value)
+{
+  if (strcmp (flag, "backend_controlpath") == 0)
+    debug_backend_controlpath = value;
+  else if (strcmp (flag, "backend_datapath") == 0)
+    debug_backend_datapath = value;
+  else
+    fprintf (stderr, "%s: warning: -D nbdkit.%s: the server has no such "
+             "debug flag (it has backend.controlpath and "
+             "backend.datapath): ignored\n", program_name, flag);
+}
+
 void
 add_debug_flag (const char *arg)
 {
@@ -153,6 +177,13 @@ add_debug_flag (const char *arg)
       *p = '_';
   if (nbdkit_parse_int ("debug flag", eq + 1, &f->value) == -1)
     exit (EXIT_FAILURE);
+  if (strcmp (f->name, "nbdkit") == 0) {
+    server_debug_flag (f->flag, f->value);
+    free (f->name);
+    free (f->flag);
+    free (f);
+    return;
+  }
   f->next = debug_flags;
   debug_flags = f;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -30,6 +31,11 @@ const char *run;
 bool foreground;
 bool listen_stdin;
 
+bool print_uri_option;
+bool swap_option;
+bool vsock_option;
+const char *selinux_label_option;
+
 static char *tmpdir;            /* for -U - */
 static char *unixsocket_alloc;
 static char *pidfile_alloc;
@@ -44,11 +50,21 @@ enum {
   NO_SR_OPTION,
   KEEPALIVE_OPTION,
   TIMEOUT_OPTION,
+  LONG_OPTIONS_OPTION,
+  MASK_HANDSHAKE_OPTION,
+  NO_META_CONTEXTS_OPTION,
+  PRINT_URI_OPTION,
+  SELINUX_LABEL_OPTION,
+  SHORT_OPTIONS_OPTION,
+  SWAP_OPTION,
+  VSOCK_OPTION,
   RUN_OPTION,
 };
 
-static const char short_options[] = "D:e:fg:hi:nop:P:rst:u:U:vV";
+static const char short_options[] = "46D:e:fg:hi:nop:P:rst:u:U:vV";
 static const struct option long_options[] = {
+  { "ipv4-only", no_argument, NULL, '4' },
+  { "ipv6-only", no_argument, NULL, '6' },
   { "debug", required_argument, NULL, 'D' },
   { "dump-config", no_argument, NULL, DUMP_CONFIG_OPTION },
   { "dump-plugin", no_argument, NULL, DUMP_PLUGIN_OPTION },
@@ -63,6 +79,14 @@ static const struct option long_options[] = {
   { "help", no_argument, NULL, 'h' },
   { "ip-addr", required_argument, NULL, 'i' },
   { "keepalive", no_argument, NULL, KEEPALIVE_OPTION },
+  { "long-options", no_argument, NULL, LONG_OPTIONS_OPTION },
+  { "mask-handshake", required_argument, NULL, MASK_HANDSHAKE_OPTION },
+  { "no-meta-contexts", no_argument, NULL, NO_META_CONTEXTS_OPTION },
+  { "print-uri", no_argument, NULL, PRINT_URI_OPTION },
+  { "selinux-label", required_argument, NULL, SELINUX_LABEL_OPTION },
+  { "short-options", no_argument, NULL, SHORT_OPTIONS_OPTION },
+  { "swap", no_argument, NULL, SWAP_OPTION },
+  { "vsock", no_argument, NULL, VSOCK_OPTION },
   { "ipaddr", required_argument, NULL, 'i' },
   { "log", required_argument, NULL, LOG_OPTION },
   { "newstyle", no_argument, NULL, 'n' },
@@ -87,6 +111,28 @@ static const struct option long_options[] = {
   { "version", no_argument, NULL, 'V' },
   { NULL },
 };
+
+/* --short-options and --long-options: one option per line, for shell
+ * completion scripts, as the established server prints them.
+ */
+static void
+print_short_options (void)
+{
+  const char *p;
+
+  for (p = short_options; *p; ++p)
+    if (*p != ':')
+      printf ("-%c\n", *p);
+}
+
+static void
+print_long_options (void)
+{
+  const struct option *o;
+
+  for (o = long_options; o->name; ++o)
+    printf ("--%s\n", o->name);
+}
 
 static void
 bad_usage (const char *fmt, ...) NBDKIT_ATTRIBUTE_FORMAT_PRINTF (1, 2);
@@ -233,6 +279,12 @@ main (int argc, char *argv[])
   while ((c = getopt_long (argc, argv, short_options, long_options,
                            NULL)) != -1) {
     switch (c) {
+    case '4':
+      tcpip_family = AF_INET;
+      break;
+    case '6':
+      tcpip_family = AF_INET6;
+      break;
     case 'D':
       add_debug_flag (optarg);
       break;
@@ -317,8 +369,37 @@ main (int argc, char *argv[])
         log_to_syslog = true;
       else if (strcmp (optarg, "stderr") == 0)
         log_to_syslog = false;
+      else if (strcmp (optarg, "null") == 0)
+        log_to_null = true;
       else
-        bad_usage ("--log must be stderr or syslog, not \"%s\"", optarg);
+        bad_usage ("--log must be stderr, syslog or null, not \"%s\"",
+                   optarg);
+      break;
+    case LONG_OPTIONS_OPTION:
+      print_long_options ();
+      exit (EXIT_SUCCESS);
+    case SHORT_OPTIONS_OPTION:
+      print_short_options ();
+      exit (EXIT_SUCCESS);
+    case MASK_HANDSHAKE_OPTION:
+      if (nbdkit_parse_unsigned ("--mask-handshake", optarg,
+                                 &mask_handshake_option) == -1)
+        exit (EXIT_FAILURE);
+      break;
+    case NO_META_CONTEXTS_OPTION:
+      no_meta_contexts_option = true;
+      break;
+    case PRINT_URI_OPTION:
+      print_uri_option = true;
+      break;
+    case SELINUX_LABEL_OPTION:
+      selinux_label_option = optarg;
+      break;
+    case SWAP_OPTION:
+      swap_option = true;
+      break;
+    case VSOCK_OPTION:
+      vsock_option = true;
       break;
     case NO_MC_OPTION:
       no_mc_option = true;
@@ -380,6 +461,20 @@ main (int argc, char *argv[])
     bad_usage ("-s and --run cannot be used together");
   if (listen_stdin && socket_activation_requested ())
     bad_usage ("-s cannot be used with socket activation");
+  if (vsock_option && (unixsocket || listen_stdin || ipaddr))
+    bad_usage ("--vsock listens on an AF_VSOCK port (-p): it cannot be "
+               "used with -U, -s or -i");
+  if (selinux_label_option)
+    check_selinux_label ();
+  /* The whole process, plugins included, stays in RAM: a server whose
+   * device is swap must never wait for swap itself.
+   */
+  if (swap_option && mlockall (MCL_CURRENT | MCL_FUTURE) == -1) {
+    fprintf (stderr, "%s: --swap: mlockall: %s (run as root or raise "
+             "the locked-memory limit, ulimit -l)\n",
+             program_name, strerror (errno));
+    exit (EXIT_FAILURE);
+  }
 
   /* With -s, stdin and stdout carry the protocol from the start, so a
    * plugin must not read or write them even while it is configured (sh's
@@ -443,13 +538,19 @@ main (int argc, char *argv[])
         unixsocket = "-";
       if (unixsocket && strcmp (unixsocket, "-") == 0)
         make_private_socket ();
-      if (unixsocket)
+      if (!unixsocket && !port)
+        port = "10809";
+      if (vsock_option)
+        bind_vsock_socket (port);
+      else if (unixsocket)
         bind_unix_socket (unixsocket);
       else
-        bind_tcpip_socket (ipaddr, port ? port : "10809");
+        bind_tcpip_socket (ipaddr, port);
     }
     else
       foreground = true;
+    if (print_uri_option)
+      print_uri ();
     change_user (user, group);
 
     if (!foreground)

@@ -12,6 +12,10 @@ extern const char *run;         /* --run */
 extern bool foreground;         /* -f */
 extern bool listen_stdin;       /* -s */
 extern bool stdio_in_use;
+extern bool print_uri_option;   /* --print-uri */
+extern bool swap_option;        /* --swap */
+extern bool vsock_option;       /* --vsock */
+extern const char *selinux_label_option; /* --selinux-label */
 
 /* captive.c */
 extern int run_exit_status;
@@ -23,6 +27,7 @@ extern void daemon_ready (void);
 extern void open_std_fds (void);
 extern void redirect_stdio (void);
 extern void take_stdio_for_client (int *in, int *out);
+extern void print_uri (void);
 
 /* usage.c */
 extern void usage (void);

@@ -13,12 +13,14 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/vm_sockets.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "minmax.h"
 #include "sockets.h"
 
+int tcpip_family = AF_UNSPEC;
 int *listen_fds;
 size_t n_listen_fds;
 
@@ -48,7 +50,9 @@ bind_unix_socket (const char *path)
   }
   strcpy (addr.sun_path, path);
 
+  set_socket_label (true);
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  set_socket_label (false);
   if (fd == -1) {
     perror ("socket");
     exit (EXIT_FAILURE);
@@ -72,7 +76,7 @@ void
 bind_tcpip_socket (const char *ipaddr, const char *port)
 {
   struct addrinfo hints = {
-    .ai_family = AF_UNSPEC,
+    .ai_family = tcpip_family,
     .ai_socktype = SOCK_STREAM,
     .ai_flags = AI_PASSIVE | AI_ADDRCONFIG,
   };
@@ -89,8 +93,11 @@ bind_tcpip_socket (const char *ipaddr, const char *port)
   }
   for (a = ai; a; a = a->ai_next) {
     int one = 1;
-    int fd = socket (a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
-                     a->ai_protocol);
+    int fd;
+
+    set_socket_label (true);
+    fd = socket (a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    set_socket_label (false);
 
     if (fd == -1)
       continue;
@@ -115,6 +122,46 @@ bind_tcpip_socket (const char *ipaddr, const char *port)
     exit (EXIT_FAILURE);
   }
   debug ("listening on port %s", port);
+}
+
+/* --vsock: AF_VSOCK on PORT, any context ID (a host serving its guests,
+ * or a guest serving its host).
+ */
+void
+bind_vsock_socket (const char *port)
+{
+  struct sockaddr_vm addr = {
+    .svm_family = AF_VSOCK,
+    .svm_cid = VMADDR_CID_ANY,
+  };
+  unsigned p;
+  int fd;
+
+  if (nbdkit_parse_unsigned ("--vsock port (-p)", port, &p) == -1)
+    exit (EXIT_FAILURE);
+  addr.svm_port = p;
+  set_socket_label (true);
+  fd = socket (AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  set_socket_label (false);
+  if (fd == -1) {
+    if (errno == EAFNOSUPPORT)
+      fprintf (stderr, "%s: --vsock: this kernel has no AF_VSOCK support "
+               "(modules vsock and a transport such as "
+               "vmw_vsock_virtio_transport or vsock_loopback)\n",
+               program_name);
+    else
+      fprintf (stderr, "%s: --vsock: socket: %s\n", program_name,
+               strerror (errno));
+    exit (EXIT_FAILURE);
+  }
+  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) == -1 ||
+      listen (fd, SOMAXCONN) == -1) {
+    fprintf (stderr, "%s: --vsock: cannot listen on port %u: %s\n",
+             program_name, p, strerror (errno));
+    exit (EXIT_FAILURE);
+  }
+  add_listen_fd (fd);
+  debug ("listening on AF_VSOCK port %u", p);
 }
 
 /* systemd socket activation: LISTEN_PID names us, fds start at 3. */

@@ -21,11 +21,15 @@ usage (void)
 "  -U, --unix SOCKET     listen on a Unix socket (\"-\" = private temporary)\n"
 "  -p, --port PORT       listen on a TCP port\n"
 "  -i, --ipaddr ADDR     listen on this address only\n"
+"  -4, --ipv4-only       TCP on IPv4 only;  -6, --ipv6-only: IPv6 only\n"
+"      --vsock           listen on AF_VSOCK port -p instead of TCP\n"
+"      --selinux-label LABEL  SELinux label of the listening socket\n"
 "  -s, --single          serve one client on stdin/stdout\n"
 "      (with LISTEN_FDS/LISTEN_PID set: systemd socket activation)\n"
 "      --timeout SECS    drop a client that has not finished the handshake\n"
 "                        within SECS seconds (default %u, 0 = never)\n"
 "      --keepalive       enable TCP keepalive on client connections\n"
+"      --print-uri       print the URI clients should use, once listening\n"
 "\n"
 "What to serve:\n"
 "      --filter FILTER   stack a filter (repeatable; the first is nearest\n"
@@ -35,6 +39,8 @@ usage (void)
 "  -t, --threads N       worker threads per connection (default %u)\n"
 "      --no-sr           do not offer structured replies\n"
 "      --no-mc           never advertise multi-conn\n"
+"      --no-meta-contexts  offer no meta contexts (no block status)\n"
+"      --mask-handshake MASK  offer only these global handshake flags\n"
 "  -o, --oldstyle        use the oldstyle handshake\n"
 "  -n, --newstyle        use the fixed newstyle handshake (default)\n"
 "\n"
@@ -45,15 +51,18 @@ usage (void)
 "      --exit-with-parent  exit when the parent process exits\n"
 "  -u, --user USER       change to USER after listening\n"
 "  -g, --group GROUP     change to GROUP after listening\n"
-"      --log=stderr|syslog  where messages go\n"
-"  -v, --verbose         debug messages\n"
-"  -D, --debug NAME.FLAG=N  set a plugin debug flag\n"
+"      --log=stderr|syslog|null  where messages go\n"
+"      --swap            lock the server in RAM (mlockall): for swap devices\n"
+"  -v, --verbose         debug messages, and a trace of every layer's calls\n"
+"  -D, --debug NAME.FLAG=N  set a plugin debug flag (nbdkit.backend.\n"
+"                        controlpath=0 / datapath=0: less tracing)\n"
 "\n"
 "Information:\n"
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
 "      --dump-config     build configuration, as KEY=VALUE\n"
 "      --dump-plugin     details of PLUGIN, as KEY=VALUE\n"
+"      --short-options, --long-options  the options, one a line\n"
 "\n"
 "PLUGIN is a short name (memory, file, null, pattern, data, ...) looked\n"
 "up in %s, or a path to a plugin .so file.\n"
@@ -67,6 +76,23 @@ display_version (void)
   printf ("blockkit %s\n", PACKAGE_VERSION);
 }
 
+/* The established server's release whose command line and plugin API
+ * blockkit provides.  Scripts test version_major/version_minor in
+ * --dump-config to see whether a feature is there, so those two keys
+ * give this release, not blockkit's own number (which "version" keeps).
+ */
+#define COMPAT_VERSION_MAJOR 1
+#define COMPAT_VERSION_MINOR 32
+
+/* host_os as the established server spells it (autoconf's host_os). */
+#if defined (__linux__) && defined (__GLIBC__)
+#define HOST_OS "linux-gnu"
+#elif defined (__linux__)
+#define HOST_OS "linux"
+#else
+#define HOST_OS "unknown"
+#endif
+
 void
 dump_config (void)
 {
@@ -78,15 +104,19 @@ dump_config (void)
   printf ("%s=%s\n", "plugindir", PLUGINDIR);
   printf ("%s=%s\n", "filterdir", FILTERDIR);
   printf ("%s=%s\n", "version", PACKAGE_VERSION);
-  printf ("%s=%d\n", "version_major", NBDKIT_VERSION_MAJOR);
-  printf ("%s=%d\n", "version_minor", NBDKIT_VERSION_MINOR);
-  printf ("%s=%d\n", "version_micro", NBDKIT_VERSION_MICRO);
+  printf ("%s=%s\n", "name", "blockkit");
+  printf ("%s=%d\n", "version_major", COMPAT_VERSION_MAJOR);
+  printf ("%s=%d\n", "version_minor", COMPAT_VERSION_MINOR);
+  printf ("%s=%d.%d\n", "nbdkit_compatible", COMPAT_VERSION_MAJOR,
+          COMPAT_VERSION_MINOR);
+  printf ("%s=%d\n", "blockkit_version_major", NBDKIT_VERSION_MAJOR);
+  printf ("%s=%d\n", "blockkit_version_minor", NBDKIT_VERSION_MINOR);
+  printf ("%s=%d\n", "blockkit_version_micro", NBDKIT_VERSION_MICRO);
   printf ("%s=%d\n", "api_version", 2);
   printf ("%s=%u\n", "max_request_size", MAX_REQUEST_SIZE);
   printf ("%s=%u\n", "default_threads", DEFAULT_THREADS);
   printf ("%s=%s\n", "tls", "no");
-  if (uname (&u) == 0) {
+  if (uname (&u) == 0)
     printf ("%s=%s\n", "host_cpu", u.machine);
-    printf ("%s=%s\n", "host_os", u.sysname);
-  }
+  printf ("%s=%s\n", "host_os", HOST_OS);
 }
