@@ -211,16 +211,32 @@ exitwhen_cleanup (nbdkit_backend *backend)
   watcher_stop (&watcher);
 }
 
+/* A new client is refused once an event has happened, even one the
+ * watcher has not polled yet (up to exitwhen-poll seconds ago): so each
+ * connection checks the events itself, then wakes the watcher to start
+ * waiting for the clients still connected to leave.
+ */
 static int
 exitwhen_preconnect (nbdkit_next_preconnect *next, nbdkit_backend *nxdata,
                      int readonly)
 {
-  {
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&lock);
-    if (exiting) {
-      nbdkit_error ("exitwhen: the server is exiting: refusing new client");
-      return -1;
-    }
+  bool happened;
+
+  pthread_mutex_lock (&lock);
+  happened = exiting;
+  pthread_mutex_unlock (&lock);
+  if (!happened && n_events > 0 && any_event_happened ()) {
+    pthread_mutex_lock (&lock);
+    if (!exiting)
+      nbdkit_debug ("exitwhen: event happened: refusing new clients, "
+                    "exiting when the last one has gone");
+    exiting = happened = true;
+    pthread_cond_broadcast (&cond);
+    pthread_mutex_unlock (&lock);
+  }
+  if (happened) {
+    nbdkit_error ("exitwhen: the server is exiting: refusing new client");
+    return -1;
   }
   return next (nxdata, readonly);
 }

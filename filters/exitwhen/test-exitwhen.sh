@@ -78,6 +78,28 @@ sleep 0.5; server_alive "$server_pid"
 kill "$writer"
 gone_within 3
 
+# A client that arrives after the event but before the watcher's next
+# poll (an hour away here) is refused too: connections check for
+# themselves, with nbdkit's key spelling.
+start_server "$tmp/s6" --filter=exitwhen memory 1M \
+    exit-when-file-created="$tmp/stop6" exit-when-poll=3600
+nbdpy "$(nbd_uri "$tmp/s6")" "$tmp/stop6" <<'PYEOF'
+import sys, nbd
+uri, stopfile = sys.argv[1], sys.argv[2]
+h = nbd.NBD(); h.connect_uri(uri)
+h.pwrite(b"e" * 512, 0)
+open(stopfile, "w").close()
+late = nbd.NBD()
+try:
+    late.connect_uri(uri)
+    raise SystemExit("a client was admitted after the event, before a poll")
+except nbd.Error:
+    pass
+assert h.pread(512, 0) == b"e" * 512
+h.shutdown()
+PYEOF
+gone_within 5
+
 expect_fail bk --filter=exitwhen memory 1M exitwhen=sometime --run true 2>"$tmp/err"
 grep -q "exitwhen=sometime" "$tmp/err" || fail "error does not name exitwhen=sometime"
 :
