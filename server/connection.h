@@ -78,6 +78,7 @@ struct connection {
 
   /* Negotiated during the handshake. */
   char *exportname;
+  char *default_export;         /* what "" means, asked once (handshake.c) */
   bool fixed_newstyle;
   bool no_zeroes;
   bool structured_replies;

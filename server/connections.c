@@ -296,6 +296,7 @@ free_connection (struct connection *conn)
   }
   free (conn->rbuf.data);
   free (conn->exportname);
+  free (conn->default_export);
   conn_free_interns (conn);
   pthread_mutex_destroy (&conn->send_lock);
   pthread_mutex_destroy (&conn->queue_lock);

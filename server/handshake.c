@@ -208,6 +208,27 @@ close_export (struct connection *conn)
   unlock_request ();
 }
 
+/* The name the default export "" stands for.  The chain's
+ * .default_export is asked once per connection and the answer kept, as
+ * the established server does: a plugin may compute it expensively, and
+ * LIST, INFO and GO must all agree on it.  Called with the request lock.
+ */
+static const char *
+default_export_locked (struct connection *conn)
+{
+  const char *def;
+
+  if (conn->default_export)
+    return conn->default_export;
+  def = top->default_export (top, conn->readonly, 0);
+  if (def == NULL)
+    return NULL;
+  conn->default_export = strdup (def);
+  if (conn->default_export == NULL)
+    nbdkit_error ("strdup: %m");
+  return conn->default_export;
+}
+
 static int
 open_export_locked (struct connection *conn, const char *exportname)
 {
@@ -219,7 +240,7 @@ open_export_locked (struct connection *conn, const char *exportname)
   close_export_locked (conn);
 
   if (*exportname == '\0') {
-    const char *def = top->default_export (top, conn->readonly, 0);
+    const char *def = default_export_locked (conn);
     if (def == NULL) {
       nbdkit_error ("no default export available");
       return -1;
@@ -375,7 +396,7 @@ opt_list (struct connection *conn, uint32_t option, uint32_t optlen)
   lock_request ();
   r = top->list_exports (top, conn->readonly, 0, exports);
   if (r == 0 && exports_uses_default (exports)) {
-    const char *def = top->default_export (top, conn->readonly, 0);
+    const char *def = default_export_locked (conn);
     if (def && nbdkit_add_export (exports, def, NULL) == -1)
       r = -1;
   }

@@ -36,19 +36,31 @@ name_of_thread_model (int model)
   }
 }
 
+/* Asks B's layer after every layer below it: the plugin first, then the
+ * filters from the inside out, as the established server does (a filter
+ * may base its answer on what the layers below it said, through state
+ * they set while answering).
+ */
+static void
+ask_thread_models (struct backend *b)
+{
+  int m;
+
+  if (b == NULL)
+    return;
+  ask_thread_models (b->next);
+  m = b->thread_model (b);
+  debug ("%s: thread_model: %s", b->name, name_of_thread_model (m));
+  if (m < thread_model)
+    thread_model = m;
+}
+
 /* The most restrictive model of any layer wins. */
 void
 lock_init_thread_model (void)
 {
-  struct backend *b;
-
   thread_model = NBDKIT_THREAD_MODEL_PARALLEL;
-  for_each_backend (b) {
-    int m = b->thread_model (b);
-
-    if (m < thread_model)
-      thread_model = m;
-  }
+  ask_thread_models (top);
   debug ("using thread model: %s", name_of_thread_model (thread_model));
 }
 
