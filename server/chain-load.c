@@ -106,11 +106,14 @@ keep (const char *s, size_t n)
   return r;
 }
 
-/* Passes KEY=VALUE parameters to the chain.  A bare word is the value of
- * the plugin's magic key, if it has one.
+/* Passes KEY=VALUE parameters to the chain (.config only).  A bare word
+ * is the value of the plugin's magic key, if it has one; without one, a
+ * bare FIRST word is "script=" (as nbdkit(1) says under "Magic
+ * parameters"), which is how "cc plugin.c" and shebang scripts for the
+ * language plugins name their script.
  */
 void
-chain_configure (int argc, char **argv)
+chain_config_params (int argc, char **argv)
 {
   const char *magic = top->magic_config_key (top);
   int i;
@@ -123,6 +126,8 @@ chain_configure (int argc, char **argv)
                    keep (eq + 1, strlen (eq + 1)));
     else if (magic)
       top->config (top, magic, keep (argv[i], strlen (argv[i])));
+    else if (i == 0)
+      top->config (top, "script", keep (argv[i], strlen (argv[i])));
     else {
       fprintf (stderr, "%s: expected KEY=VALUE after the plugin name, got "
                "\"%s\" (plugin %s has no magic key, see '%s %s --help')\n",
@@ -130,6 +135,15 @@ chain_configure (int argc, char **argv)
       exit (EXIT_FAILURE);
     }
   }
+}
+
+/* The whole configuration phase: .config for each parameter, then
+ * .config_complete.
+ */
+void
+chain_configure (int argc, char **argv)
+{
+  chain_config_params (argc, argv);
   top->config_complete (top);
 }
 

@@ -191,6 +191,7 @@ extern int backend_cache_by_reading (struct context *c, layer_pread_fn pread,
 extern struct backend *chain_load (const char *plugin_name, char **filters,
                                    size_t n_filters);
 extern void chain_configure (int argc, char **argv);
+extern void chain_config_params (int argc, char **argv);
 
 /* Call a function for each layer, from the client side down. */
 #define for_each_backend(b) for (b = top; b != NULL; b = b->next)

@@ -461,6 +461,8 @@ main (int argc, char *argv[])
     bad_usage ("-s and --run cannot be used together");
   if (listen_stdin && socket_activation_requested ())
     bad_usage ("-s cannot be used with socket activation");
+  if (listen_stdin && dumpplugin)
+    bad_usage ("--dump-plugin and -s cannot be used together");
   if (vsock_option && (unixsocket || listen_stdin || ipaddr))
     bad_usage ("--vsock listens on an AF_VSOCK port (-p): it cannot be "
                "used with -U, -s or -i");
@@ -499,6 +501,11 @@ main (int argc, char *argv[])
     exit (EXIT_SUCCESS);
   }
   if (dumpplugin) {
+    /* The parameters are given to .config first (not .config_complete),
+     * as nbdkit does: a script plugin needs its script= to dump what the
+     * script provides, and a bad value is reported.
+     */
+    chain_config_params (argc - optind - 1, argv + optind + 1);
     top->dump_fields (top);
     exit (EXIT_SUCCESS);
   }

@@ -7,7 +7,11 @@
 #   key made every second method "defined more than once"), tmpdisk keeps
 #   keys as the names of shell variables for its command.
 # - A bare word after a plugin with a magic key is that key's value
-#   (sh's and eval's script=).
+#   (sh's script=); for a plugin without one (cc), a bare first word is
+#   script=, which is how a self-running C plugin script names itself,
+#   with server options after it.
+# - --dump-plugin passes the parameters after it to .config, so sh shows
+#   what its script dumps; it refuses -s.
 source "${srcdir:-$(dirname "$0")}/functions.sh"
 requires_nbdsh
 requires nbdinfo
@@ -18,7 +22,7 @@ for d in /usr/lib/x86_64-linux-gnu/nbdkit/plugins /usr/lib/*/nbdkit/plugins /usr
 done
 [[ -n "$dir" ]] || skip "Debian's nbdkit package (its plugins) is not installed"
 p() { echo "$dir/nbdkit-$1-plugin.so"; }
-for n in eval sh tmpdisk; do
+for n in eval sh tmpdisk cc; do
     [[ -f "$(p "$n")" ]] || fail "missing $(p "$n")"
 done
 
@@ -80,5 +84,87 @@ assert h.pread(4, 100) == b\"QQQQ\"
         fail "Debian sh plugin ($form script): config calls: $(cat "$state")"
 done
 echo "ok: Debian sh plugin"
+
+# --dump-plugin with parameters: they reach .config (the script gets its
+# config call and its dump_plugin output is shown); -s is refused; a bad
+# value is an error.
+cat >"$tmp/dump.sh" <<'EOF'
+#!/usr/bin/env bash
+case "$1" in
+    dump_plugin) echo "from_the_script=42" ;;
+    config) echo "$2=$3" >>"$state" ;;
+    *) exit 2 ;;
+esac
+EOF
+chmod +x "$tmp/dump.sh"
+rm -f "$state"
+bk --dump-plugin "$(p sh)" "$tmp/dump.sh" fill=X >"$tmp/dump" ||
+    fail "--dump-plugin sh SCRIPT"
+grep -qx "from_the_script=42" "$tmp/dump" || fail "--dump-plugin: the script's dump_plugin not shown"
+grep -qx "name=sh" "$tmp/dump" || fail "--dump-plugin: no name=sh"
+[[ "$(cat "$state")" == "fill=X" ]] || fail "--dump-plugin: .config not called with fill=X"
+expect_fail bk -s --dump-plugin "$dir/nbdkit-memory-plugin.so" 2>/dev/null
+expect_fail bk --dump-plugin "$dir/nbdkit-memory-plugin.so" size=bad 2>/dev/null
+echo "ok: --dump-plugin with parameters"
+
+# cc: a C plugin that runs itself (#if 0 / exec SERVER cc "$0" "$@"),
+# with server options (-U, --run) after the script and a key.  The cc
+# plugin has no magic key: the first bare word is its script=.
+if type -P gcc >/dev/null; then
+    export cc_plugin="$(p cc)" inc="$abs_top_srcdir/include"
+    cat >"$tmp/plugin.c" <<'EOF'
+#if 0
+exec "$BLOCKKIT" "$cc_plugin" "$0" EXTRA_CFLAGS="-I$inc" "$@"
+#endif
+#include <stdint.h>
+#include <string.h>
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+static int64_t size = 1024 * 1024;
+
+static int
+c_config (const char *key, const char *value)
+{
+  if (strcmp (key, "size") == 0) {
+    size = nbdkit_parse_size (value);
+    return size == -1 ? -1 : 0;
+  }
+  nbdkit_error ("unknown key %s", key);
+  return -1;
+}
+
+static void *c_open (int readonly) { return NBDKIT_HANDLE_NOT_NEEDED; }
+static int64_t c_get_size (void *h) { return size; }
+
+static int
+c_pread (void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  memset (buf, 'C', count);
+  return 0;
+}
+
+static struct nbdkit_plugin plugin = {
+  .name = "ccscript", .config = c_config, .open = c_open,
+  .get_size = c_get_size, .pread = c_pread,
+};
+NBDKIT_REGISTER_PLUGIN (plugin)
+EOF
+    chmod +x "$tmp/plugin.c"
+    cat >"$tmp/check-cc.py" <<'EOF'
+import sys, nbd
+h = nbd.NBD(); h.connect_uri(sys.argv[1])
+assert h.get_size() == 2 << 20, h.get_size()
+assert h.pread(3, 7) == b"CCC"
+h.shutdown()
+EOF
+    (cd "$tmp" && timeout 120 bash -c \
+        './plugin.c -U - size=2M --run "\"$PYTHON\" check-cc.py \"\$uri\""') ||
+        fail "Debian cc plugin: self-running C plugin script"
+    echo "ok: Debian cc plugin (script=, options after it)"
+else
+    echo "gcc not installed: the cc plugin is not tested"
+fi
 
 echo "$0: ok"
