@@ -121,6 +121,13 @@ bk -v -D nbdkit.backend.controlpath=0 -U - memory 1M \
 grep -q 'can_write' "$tmp/c0.err" && fail "controlpath=0 still traced can_write"
 grep -q 'memory: pread' "$tmp/c0.err" || fail "controlpath=0 hid the data path"
 
+echo "== .thread_model: the plugin first, then the filters from the inside out"
+bk -v --filter=noparallel --filter=nozero -U - memory 1M --run true 2>"$tmp/tm.err"
+order="$(sed -n 's/.*debug: \([a-z]*\): thread_model: .*/\1/p' "$tmp/tm.err" | tr '\n' ' ')"
+[[ "$order" == "memory nozero noparallel " ]] || fail "thread_model order: $order"
+grep -q 'using thread model: serialize_requests' "$tmp/tm.err" ||
+    fail "noparallel's model did not win"
+
 echo "== --swap locks the server in RAM"
 if [[ $(id -u) -eq 0 ]]; then
     bk --swap -U - memory 1M --run 'grep VmLck /proc/$PPID/status' >"$tmp/lck"
