@@ -14,16 +14,21 @@
  *   zeroes by read-modify-write.
  * - Trim passes down only the aligned middle: trim is advisory, so the
  *   unaligned ends are simply left alone.
- * - Cache and block status are widened to whole blocks; block status
- *   answers whole blocks, merging finer extents from below.
+ * - Cache and block status are widened to whole blocks.
  *
  * A read-modify-write writes back the whole block it read, so any write
  * to that block landing between its read and its write-back would be
  * undone: another RMW (two clients writing different bytes of one
  * sector), but also a plain aligned write, zero or trim.  So RMW cycles
- * take one rwlock exclusively, and every aligned write, zero and trim
+ * take an rwlock exclusively, and every aligned write, zero and trim
  * passed down takes it shared: aligned requests still run in parallel
  * with each other, and only wait while an RMW is in progress.
+ *
+ * The lock belongs to the layer, shared by all its connections (they
+ * may share the disk).  Not one static lock: the filter may be stacked
+ * twice (both layers are this one shared object), and the upper layer
+ * calls the lower one while it holds its lock; each layer taking only
+ * its own lock, always upper before lower, cannot deadlock.
  */
 #include <config.h>
 
@@ -47,56 +52,73 @@
 /* The keys; 0 means "not given". */
 static uint32_t cfg_minblock, cfg_maxdata, cfg_maxlen;
 
-/* Orders read-modify-write cycles (exclusive) against every other
- * write (shared), across all connections, since they may share the
- * disk.  rmw_buf is only used under the exclusive lock.  Writers are
- * preferred where the C library allows it, so a steady stream of
- * aligned writes cannot starve an RMW; no thread ever takes the lock
- * twice (see lock_held), so the non-recursive kind is safe.
+/* One per layer of this filter, found by the layer below it (see the
+ * comment at the top).  The lock orders read-modify-write cycles
+ * (exclusive) against every other write (shared); buf is only used
+ * under the exclusive lock.  Writers are preferred where the C library
+ * allows it, so a steady stream of aligned writes cannot starve an RMW;
+ * no thread takes a layer's lock twice, so the non-recursive kind is
+ * safe.
  */
-#ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
-static pthread_rwlock_t rmw_lock =
-  PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-#else
-static pthread_rwlock_t rmw_lock = PTHREAD_RWLOCK_INITIALIZER;
-#endif
-static char rmw_buf[MAX_MINBLOCK];
+struct layer {
+  struct layer *next_layer;
+  nbdkit_backend *below;
+  pthread_rwlock_t lock;
+  char buf[MAX_MINBLOCK];
+};
 
-/* Whether this thread holds rmw_lock.  The filter may be stacked twice
- * (--filter=blocksize --filter=blocksize): both layers are this one
- * shared object, with one rmw_lock, and the upper layer calls the lower
- * one while it holds the lock.  Taking it again there would deadlock
- * (or, for a read lock under our own write lock, fail and then release
- * the write lock early), so the lower layer works under the upper
- * one's hold instead.  Both layers share their keys, so the lower one
- * only needs an RMW of its own when the plugin's minimum is larger than
- * minblock, and then it runs under the upper layer's hold.
- */
-static __thread bool lock_held;
+static pthread_mutex_t layers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct layer *layers;
 
-static bool
-take_lock (bool exclusive)
+static struct layer *
+get_layer (nbdkit_backend *below)
 {
-  if (lock_held)
-    return false;
-  if (exclusive)
-    pthread_rwlock_wrlock (&rmw_lock);
-  else
-    pthread_rwlock_rdlock (&rmw_lock);
-  lock_held = true;
-  return true;
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&layers_lock);
+  pthread_rwlockattr_t attr;
+  struct layer *l;
+  int r;
+
+  for (l = layers; l; l = l->next_layer)
+    if (l->below == below)
+      return l;
+  l = calloc (1, sizeof *l);
+  if (l == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  pthread_rwlockattr_init (&attr);
+#ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
+  pthread_rwlockattr_setkind_np (&attr,
+                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+  r = pthread_rwlock_init (&l->lock, &attr);
+  pthread_rwlockattr_destroy (&attr);
+  if (r != 0) {
+    errno = r;
+    nbdkit_error ("pthread_rwlock_init: %m");
+    free (l);
+    return NULL;
+  }
+  l->below = below;
+  l->next_layer = layers;
+  layers = l;
+  return l;
 }
 
 static void
-drop_lock (bool taken)
+blocksize_unload (void)
 {
-  if (taken) {
-    lock_held = false;
-    pthread_rwlock_unlock (&rmw_lock);
+  struct layer *l;
+
+  while ((l = layers) != NULL) {
+    layers = l->next_layer;
+    pthread_rwlock_destroy (&l->lock);
+    free (l);
   }
 }
 
 struct handle {
+  struct layer *layer;          /* this layer's lock */
   uint32_t minb;                /* alignment of requests below */
   uint32_t maxdata;             /* largest read/write below */
   uint32_t maxlen;              /* largest trim/zero/cache/extents below */
@@ -174,8 +196,17 @@ static void *
 blocksize_open (nbdkit_next_open *next, nbdkit_context *nxdata,
                 int readonly, const char *exportname, int is_tls)
 {
-  return filter_handle_open (next, nxdata, readonly, exportname,
-                             sizeof (struct handle));
+  struct handle *h = filter_handle_open (next, nxdata, readonly, exportname,
+                                        sizeof (struct handle));
+
+  if (h == NULL)
+    return NULL;
+  h->layer = get_layer (nbdkit_context_get_backend (nxdata));
+  if (h->layer == NULL) {
+    free (h);
+    return NULL;
+  }
+  return h;
 }
 
 /* The limits for this connection: the keys, tightened by whatever the
@@ -253,25 +284,16 @@ static int
 rmw (nbdkit_next *next, struct handle *h, uint64_t blk, uint32_t skip,
      const void *buf, uint32_t count, uint32_t flags, int *err)
 {
-  bool taken = take_lock (true);
-  /* Under a hold taken by an upper layer of this filter (which may be
-   * shared), rmw_buf may be in use by that layer: use our own buffer.
-   */
-  CLEANUP_FREE char *own = taken ? NULL : malloc (h->minb);
-  char *b = taken ? rmw_buf : own;
-  int r = -1;
+  ACQUIRE_WRLOCK_FOR_CURRENT_SCOPE (&h->layer->lock);
+  char *b = h->layer->buf;
 
-  if (b == NULL)
-    *err = ENOMEM;
-  else if (next->pread (next, b, h->minb, blk, 0, err) == 0) {
-    if (buf)
-      memcpy (b + skip, buf, count);
-    else
-      memset (b + skip, 0, count);
-    r = next->pwrite (next, b, h->minb, blk, flags, err);
-  }
-  drop_lock (taken);
-  return r;
+  if (next->pread (next, b, h->minb, blk, 0, err) == -1)
+    return -1;
+  if (buf)
+    memcpy (b + skip, buf, count);
+  else
+    memset (b + skip, 0, count);
+  return next->pwrite (next, b, h->minb, blk, flags, err);
 }
 
 /* Reads part of one block through a bounce buffer. */
@@ -322,36 +344,27 @@ blocksize_pread (nbdkit_next *next, void *handle, void *b, uint32_t count,
  * at most one piece.
  */
 static int
-aligned_pwrite (nbdkit_next *next, const void *buf, uint32_t count,
-                uint64_t offset, uint32_t flags, int *err)
+aligned_pwrite (struct handle *h, nbdkit_next *next, const void *buf,
+                uint32_t count, uint64_t offset, uint32_t flags, int *err)
 {
-  bool taken = take_lock (false);
-  int r = next->pwrite (next, buf, count, offset, flags, err);
-
-  drop_lock (taken);
-  return r;
+  ACQUIRE_RDLOCK_FOR_CURRENT_SCOPE (&h->layer->lock);
+  return next->pwrite (next, buf, count, offset, flags, err);
 }
 
 static int
-aligned_zero (nbdkit_next *next, uint32_t count, uint64_t offset,
-              uint32_t flags, int *err)
+aligned_zero (struct handle *h, nbdkit_next *next, uint32_t count,
+              uint64_t offset, uint32_t flags, int *err)
 {
-  bool taken = take_lock (false);
-  int r = next->zero (next, count, offset, flags, err);
-
-  drop_lock (taken);
-  return r;
+  ACQUIRE_RDLOCK_FOR_CURRENT_SCOPE (&h->layer->lock);
+  return next->zero (next, count, offset, flags, err);
 }
 
 static int
-aligned_trim (nbdkit_next *next, uint32_t count, uint64_t offset,
-              uint32_t flags, int *err)
+aligned_trim (struct handle *h, nbdkit_next *next, uint32_t count,
+              uint64_t offset, uint32_t flags, int *err)
 {
-  bool taken = take_lock (false);
-  int r = next->trim (next, count, offset, flags, err);
-
-  drop_lock (taken);
-  return r;
+  ACQUIRE_RDLOCK_FOR_CURRENT_SCOPE (&h->layer->lock);
+  return next->trim (next, count, offset, flags, err);
 }
 
 /* Shared by pwrite and zero: BUF NULL means zeroes. */
@@ -373,13 +386,13 @@ write_or_zero (nbdkit_next *next, struct handle *h, const char *buf,
   while (count >= h->minb) {
     if (buf) {
       n = MIN (ROUND_DOWN (count, h->minb), h->maxdata);
-      if (aligned_pwrite (next, buf, n, offset, fua, err) == -1)
+      if (aligned_pwrite (h, next, buf, n, offset, fua, err) == -1)
         return -1;
       buf += n;
     }
     else {
       n = MIN (ROUND_DOWN (count, h->minb), h->maxlen);
-      if (aligned_zero (next, n, offset, flags, err) == -1)
+      if (aligned_zero (h, next, n, offset, flags, err) == -1)
         return -1;
     }
     offset += n; count -= n;
@@ -429,7 +442,7 @@ blocksize_trim (nbdkit_next *next, void *handle, uint32_t count,
   while (start < end) {
     uint32_t n = MIN (end - start, (uint64_t) h->maxlen);
 
-    if (aligned_trim (next, n, start, flags, err) == -1)
+    if (aligned_trim (h, next, n, start, flags, err) == -1)
       return -1;
     start += n;
   }
@@ -455,60 +468,9 @@ blocksize_cache (nbdkit_next *next, void *handle, uint32_t count,
   return 0;
 }
 
-/* Block status answers whole blocks: the client may only read whole
- * blocks of the layer below through us, so a block with any data in it
- * is data, and a block is a hole or zero only if all of it is.  Without
- * this a client would see a 4K hole inside a 64K block and could think
- * it need not copy it.  The merge runs over the extents in order; a
- * block made of several extents is held back until its end is seen.
- */
-struct merge {
-  struct nbdkit_extents *out;
-  uint32_t minb;
-  bool in_block;
-  uint64_t block_start;
-  uint32_t block_type;
-};
-
-static int
-merge_add (struct merge *m, uint64_t off, uint64_t len, uint32_t type)
-{
-  uint64_t end = off + len;
-
-  while (off < end) {
-    if (!m->in_block && IS_ALIGNED (off, m->minb) && end - off >= m->minb) {
-      uint64_t n = ROUND_DOWN (end - off, (uint64_t) m->minb);
-
-      if (nbdkit_add_extent (m->out, off, n, type) == -1)
-        return -1;
-      off += n;
-      continue;
-    }
-    if (!m->in_block) {
-      m->in_block = true;
-      m->block_start = ROUND_DOWN (off, (uint64_t) m->minb);
-      m->block_type = type;
-    }
-    else
-      m->block_type &= type;
-    off = MIN (end, m->block_start + m->minb);
-    if (off == m->block_start + m->minb) {
-      if (nbdkit_add_extent (m->out, m->block_start, m->minb,
-                             m->block_type) == -1)
-        return -1;
-      m->in_block = false;
-    }
-  }
-  return 0;
-}
-
-/* Asks the layer below for whole blocks only (at most maxlen bytes),
- * as often as needed to cover them.  If its answer stops inside a block,
- * asking again from there would be an unaligned request, which a layer
- * that needs the blocksize filter may refuse: the rest of that block
- * counts as data, which is always a safe answer.  The client's extents
- * list starts at the client's offset and cuts off what lies before it,
- * so an unaligned request gets the tail of its first block.
+/* Ask for whole blocks (at most maxlen bytes); the extents list keeps
+ * only what falls inside the client's range, and a short answer makes
+ * the client ask again for the rest.
  */
 static int
 blocksize_extents (nbdkit_next *next, void *handle, uint32_t count,
@@ -518,60 +480,9 @@ blocksize_extents (nbdkit_next *next, void *handle, uint32_t count,
   struct handle *h = handle;
   uint64_t start = ROUND_DOWN (offset, h->minb);
   uint64_t end = ROUND_UP (offset + count, h->minb);
-  uint64_t pos = start;
-  struct merge m = { .out = extents, .minb = h->minb };
+  uint32_t n = MIN (end - start, (uint64_t) h->maxlen);
 
-  end = start + MIN (end - start, (uint64_t) h->maxlen);
-  if (h->minb == 1)
-    return next->extents (next, end - start, start, flags, extents, err);
-
-  while (pos < end) {
-    struct nbdkit_extents *part = nbdkit_extents_new (pos, end);
-    uint64_t reached = pos;
-    size_t i, n;
-
-    if (part == NULL) {
-      *err = errno ? errno : ENOMEM;
-      return -1;
-    }
-    if (next->extents (next, end - pos, pos, flags & ~NBDKIT_FLAG_REQ_ONE,
-                       part, err) == -1) {
-      nbdkit_extents_free (part);
-      return -1;
-    }
-    n = nbdkit_extents_count (part);
-    for (i = 0; i < n; ++i) {
-      struct nbdkit_extent e = nbdkit_get_extent (part, i);
-
-      if (merge_add (&m, e.offset, e.length, e.type) == -1) {
-        *err = errno ? errno : EIO;
-        nbdkit_extents_free (part);
-        return -1;
-      }
-      reached = e.offset + e.length;
-    }
-    nbdkit_extents_free (part);
-    if (reached <= pos) {
-      nbdkit_error ("blocksize: the layer below returned no extent at "
-                    "offset %" PRIu64, pos);
-      *err = EIO;
-      return -1;
-    }
-    if (reached < end && !IS_ALIGNED (reached, h->minb)) {
-      uint64_t next_block = ROUND_UP (reached, (uint64_t) h->minb);
-
-      if (merge_add (&m, reached, next_block - reached, 0) == -1) {
-        *err = errno ? errno : EIO;
-        return -1;
-      }
-      reached = next_block;
-    }
-    pos = reached;
-    /* One extent is all a REQ_ONE client wants. */
-    if ((flags & NBDKIT_FLAG_REQ_ONE) && nbdkit_extents_count (extents) > 0)
-      break;
-  }
-  return 0;
+  return next->extents (next, n, start, flags, extents, err);
 }
 
 static struct nbdkit_filter filter = {
@@ -580,6 +491,7 @@ static struct nbdkit_filter filter = {
   .description       = "Split and align requests for a layer with limits.",
   .config            = blocksize_config,
   .config_complete   = blocksize_config_complete,
+  .unload            = blocksize_unload,
   .config_help       = blocksize_config_help,
   .open              = blocksize_open,
   .close             = free,   /* the handle is one flat struct */

@@ -7,6 +7,11 @@
 # RMW of that block is in progress.  Every byte of each block must end up
 # as one of the two writes left it; a block that still holds its old
 # contents outside the unaligned byte lost the aligned write.
+#
+# Then the same with the filter stacked twice over a plugin whose blocks
+# (8K) are larger than minblock (4K), so both layers do read-modify-
+# writes, the lower one inside the upper one's: each layer's lock must be
+# its own (one shared lock deadlocks, or is released early).
 source "$abs_top_srcdir/tests/functions.sh"
 requires_nbdsh
 
@@ -14,11 +19,7 @@ requires_nbdsh
 # an RMW holds goes stale while the aligned write lands.
 plugin="$builddir/.libs/test-strict-plugin.so"
 [[ -f "$plugin" ]] || fail "test plugin $plugin not built"
-start_server "$tmp/sock" --filter=blocksize "$plugin" log="$tmp/log" \
-    minblock=4096 rdelay=20000
-export uri="$(nbd_uri "$tmp/sock")"
-
-nbdpy <<'PYEOF'
+cat >"$tmp/race.py" <<'PYEOF'
 import os, time, nbd
 B, N = 4096, 64
 u, a = nbd.NBD(), nbd.NBD()
@@ -52,5 +53,20 @@ assert not lost, "aligned writes lost in %d of %d blocks (first: block %d)" \
 for x in (u, a):
     x.shutdown()
 PYEOF
+
+start_server "$tmp/sock" --filter=blocksize "$plugin" log="$tmp/log" \
+    minblock=4096 rdelay=20000
+export uri="$(nbd_uri "$tmp/sock")"
+nbdpy <"$tmp/race.py" || fail "one blocksize layer"
 server_alive "$server_pid"
+stop_server "$server_pid"
+echo "ok: one layer"
+
+start_server "$tmp/sock2" --filter=blocksize --filter=blocksize "$plugin" \
+    log="$tmp/log2" minimum=8192 minblock=4096 rdelay=5000
+export uri="$(nbd_uri "$tmp/sock2")"
+nbdpy <"$tmp/race.py" || fail "two stacked blocksize layers"
+server_alive "$server_pid"
+grep -q "^pread 8192 " "$tmp/log2" || fail "the lower layer did no read-modify-write"
+echo "ok: two stacked layers"
 echo "$0: ok"
