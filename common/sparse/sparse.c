@@ -319,9 +319,10 @@ sparse_array_read (struct sparse_array *sa,
   pthread_rwlock_unlock (lock);
 }
 
-int
-sparse_array_write (struct sparse_array *sa,
-                    const void *buf, size_t count, uint64_t offset)
+/* KEEP_HOLES: zeroes written over missing pages leave them missing. */
+static int
+do_write (struct sparse_array *sa, const void *buf, size_t count,
+          uint64_t offset, bool keep_holes)
 {
   const unsigned char *in = buf;
   int ret = 0;
@@ -335,7 +336,7 @@ sparse_array_write (struct sparse_array *sa,
 
     if (page == NULL) {
       /* Writing zeroes over a hole changes nothing: stay sparse. */
-      if (sparse_is_zero (in, n))
+      if (keep_holes && sparse_is_zero (in, n))
         goto next;
       page = lookup_alloc_page (sa, pnum);
       if (page == NULL) {
@@ -352,6 +353,20 @@ sparse_array_write (struct sparse_array *sa,
   }
   pthread_rwlock_unlock (lock);
   return ret;
+}
+
+int
+sparse_array_write (struct sparse_array *sa,
+                    const void *buf, size_t count, uint64_t offset)
+{
+  return do_write (sa, buf, count, offset, true);
+}
+
+int
+sparse_array_write_alloc (struct sparse_array *sa,
+                          const void *buf, size_t count, uint64_t offset)
+{
+  return do_write (sa, buf, count, offset, false);
 }
 
 int

@@ -66,6 +66,14 @@ extern int sparse_array_write (struct sparse_array *sa,
                                const void *buf, size_t count,
                                uint64_t offset);
 
+/* The same, but every page written is allocated even if the data is
+ * all zero (nbdkit's allocators do this: explicitly written zeroes are
+ * data, not a hole, in block status).
+ */
+extern int sparse_array_write_alloc (struct sparse_array *sa,
+                                     const void *buf, size_t count,
+                                     uint64_t offset);
+
 /* Set COUNT bytes at OFFSET to the byte C.  C == 0 is the same as
  * sparse_array_zero.  Returns 0, or -1 with errno = ENOMEM.
  */

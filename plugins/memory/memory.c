@@ -1,7 +1,8 @@
-/* blockkit: the memory plugin, a sparse RAM disk.
+/* blockkit: the memory plugin, a RAM disk.
  *
- * All connections share one sparse array (common/sparse), so the disk
- * lives as long as the server and every client sees the same data.
+ * All connections share one allocator (common/sparse/allocator.h:
+ * allocator=sparse, the default, malloc[,mlock=true] or zstd), so the
+ * disk lives as long as the server and every client sees the same data.
  */
 
 #include <config.h>
@@ -18,15 +19,19 @@
 #include <nbdkit-plugin.h>
 
 #include "sparse.h"
+#include "allocator.h"
 
 static int64_t size = -1;               /* size=, required */
-static struct sparse_array *sa;
+static char *allocator_spec;            /* allocator=, default sparse */
+static struct allocator *a;
 
 static void
 memory_unload (void)
 {
-  sparse_array_free (sa);
-  sa = NULL;
+  if (a)
+    a->f->free (a);
+  a = NULL;
+  free (allocator_spec);
 }
 
 static int
@@ -45,10 +50,11 @@ memory_config (const char *key, const char *value)
     size = r;
   }
   else if (strcmp (key, "allocator") == 0) {
-    /* Accepted for compatibility: only the sparse allocator exists. */
-    if (strcmp (value, "sparse") != 0) {
-      nbdkit_error ("memory: allocator=%s is not supported "
-                    "(only allocator=sparse)", value);
+    /* Checked in config_complete, where the allocator is made. */
+    free (allocator_spec);
+    allocator_spec = strdup (value);
+    if (allocator_spec == NULL) {
+      nbdkit_error ("memory: strdup: %m");
       return -1;
     }
   }
@@ -68,23 +74,29 @@ memory_config_complete (void)
     return -1;
   }
 
-  sa = sparse_array_new (size);
-  if (sa == NULL) {
-    nbdkit_error ("memory: cannot create the sparse array: %m");
+  a = allocator_create (allocator_spec ? allocator_spec : "sparse");
+  if (a == NULL)
     return -1;
-  }
+  /* allocator=malloc takes (and, with mlock, locks) the RAM now. */
+  if (a->f->set_size_hint (a, size) == -1)
+    return -1;
   return 0;
 }
 
 #define memory_config_help \
   "[size=]SIZE                 (required) Size of the RAM disk, eg. 1G.\n" \
-  "allocator=sparse            Accepted for compatibility (the default)."
+  "allocator=sparse|malloc[,mlock=true]|zstd\n" \
+  "                            How the disk is kept in RAM (default:\n" \
+  "                            sparse)."
 
 static void
 memory_dump_plugin (void)
 {
   printf ("memory_page_size=%" PRIu64 "\n", (uint64_t) SPARSE_PAGE_SIZE);
   printf ("memory_max_size=%" PRIi64 "\n", (int64_t) SPARSE_MAX_SIZE);
+  /* The keys nbdkit prints, which scripts test for. */
+  printf ("mlock=yes\n");
+  printf ("zstd=%s\n", allocator_have_zstd () ? "yes" : "no");
 }
 
 /* There is no per-connection state; the handle only has to be non-NULL. */
@@ -154,19 +166,15 @@ static int
 memory_pread (void *h, void *buf, uint32_t count, uint64_t offset,
               uint32_t flags)
 {
-  sparse_array_read (sa, buf, count, offset);
-  return 0;
+  return a->f->read (a, buf, count, offset);
 }
 
 static int
 memory_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
                uint32_t flags)
 {
-  if (sparse_array_write (sa, buf, count, offset) == -1) {
-    nbdkit_error ("memory: write: %m");
-    return -1;
-  }
-  return 0;
+  /* A client writing zeroes over unwritten space keeps it sparse. */
+  return a->f->write (a, buf, count, offset, true);
 }
 
 static int
@@ -179,15 +187,13 @@ static int
 memory_zero (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
   /* Zeroing always frees memory where it can; it is always fast. */
-  sparse_array_zero (sa, count, offset);
-  return 0;
+  return a->f->zero (a, count, offset);
 }
 
 static int
 memory_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  sparse_array_zero (sa, count, offset);
-  return 0;
+  return a->f->zero (a, count, offset);
 }
 
 static int
@@ -200,7 +206,7 @@ static int
 memory_extents (void *h, uint32_t count, uint64_t offset, uint32_t flags,
                struct nbdkit_extents *extents)
 {
-  return sparse_array_plugin_extents (sa, count, offset, flags, extents);
+  return allocator_plugin_extents (a, count, offset, flags, extents);
 }
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -209,7 +215,8 @@ static struct nbdkit_plugin plugin = {
   .name              = "memory",
   .longname          = "blockkit memory plugin",
   .version           = NBDKIT_VERSION_STRING,
-  .description       = "A sparse RAM disk of up to 2^63-1 bytes",
+  .description       = "A RAM disk (sparse up to 2^63-1 bytes, flat, "
+                       "or compressed)",
   .unload            = memory_unload,
   .config            = memory_config,
   .config_complete   = memory_config_complete,
