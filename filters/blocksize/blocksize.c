@@ -14,7 +14,8 @@
  *   zeroes by read-modify-write.
  * - Trim passes down only the aligned middle: trim is advisory, so the
  *   unaligned ends are simply left alone.
- * - Cache and block status are widened to whole blocks.
+ * - Cache and block status are widened to whole blocks; block status
+ *   answers whole blocks, merging finer extents from below.
  *
  * A read-modify-write writes back the whole block it read, so any write
  * to that block landing between its read and its write-back would be
@@ -468,9 +469,60 @@ blocksize_cache (nbdkit_next *next, void *handle, uint32_t count,
   return 0;
 }
 
-/* Ask for whole blocks (at most maxlen bytes); the extents list keeps
- * only what falls inside the client's range, and a short answer makes
- * the client ask again for the rest.
+/* Block status answers whole blocks: the client may only read whole
+ * blocks of the layer below through us, so a block with any data in it
+ * is data, and a block is a hole or zero only if all of it is.  Without
+ * this a client would see a 4K hole inside a 64K block and could think
+ * it need not copy it.  The merge runs over the extents in order; a
+ * block made of several extents is held back until its end is seen.
+ */
+struct merge {
+  struct nbdkit_extents *out;
+  uint32_t minb;
+  bool in_block;
+  uint64_t block_start;
+  uint32_t block_type;
+};
+
+static int
+merge_add (struct merge *m, uint64_t off, uint64_t len, uint32_t type)
+{
+  uint64_t end = off + len;
+
+  while (off < end) {
+    if (!m->in_block && IS_ALIGNED (off, m->minb) && end - off >= m->minb) {
+      uint64_t n = ROUND_DOWN (end - off, (uint64_t) m->minb);
+
+      if (nbdkit_add_extent (m->out, off, n, type) == -1)
+        return -1;
+      off += n;
+      continue;
+    }
+    if (!m->in_block) {
+      m->in_block = true;
+      m->block_start = ROUND_DOWN (off, (uint64_t) m->minb);
+      m->block_type = type;
+    }
+    else
+      m->block_type &= type;
+    off = MIN (end, m->block_start + m->minb);
+    if (off == m->block_start + m->minb) {
+      if (nbdkit_add_extent (m->out, m->block_start, m->minb,
+                             m->block_type) == -1)
+        return -1;
+      m->in_block = false;
+    }
+  }
+  return 0;
+}
+
+/* Asks the layer below for whole blocks only (at most maxlen bytes),
+ * as often as needed to cover them.  If its answer stops inside a block,
+ * asking again from there would be an unaligned request, which a layer
+ * that needs the blocksize filter may refuse: the rest of that block
+ * counts as data, which is always a safe answer.  The client's extents
+ * list starts at the client's offset and cuts off what lies before it,
+ * so an unaligned request gets the tail of its first block.
  */
 static int
 blocksize_extents (nbdkit_next *next, void *handle, uint32_t count,
@@ -480,9 +532,60 @@ blocksize_extents (nbdkit_next *next, void *handle, uint32_t count,
   struct handle *h = handle;
   uint64_t start = ROUND_DOWN (offset, h->minb);
   uint64_t end = ROUND_UP (offset + count, h->minb);
-  uint32_t n = MIN (end - start, (uint64_t) h->maxlen);
+  uint64_t pos = start;
+  struct merge m = { .out = extents, .minb = h->minb };
 
-  return next->extents (next, n, start, flags, extents, err);
+  end = start + MIN (end - start, (uint64_t) h->maxlen);
+  if (h->minb == 1)
+    return next->extents (next, end - start, start, flags, extents, err);
+
+  while (pos < end) {
+    struct nbdkit_extents *part = nbdkit_extents_new (pos, end);
+    uint64_t reached = pos;
+    size_t i, n;
+
+    if (part == NULL) {
+      *err = errno ? errno : ENOMEM;
+      return -1;
+    }
+    if (next->extents (next, end - pos, pos, flags & ~NBDKIT_FLAG_REQ_ONE,
+                       part, err) == -1) {
+      nbdkit_extents_free (part);
+      return -1;
+    }
+    n = nbdkit_extents_count (part);
+    for (i = 0; i < n; ++i) {
+      struct nbdkit_extent e = nbdkit_get_extent (part, i);
+
+      if (merge_add (&m, e.offset, e.length, e.type) == -1) {
+        *err = errno ? errno : EIO;
+        nbdkit_extents_free (part);
+        return -1;
+      }
+      reached = e.offset + e.length;
+    }
+    nbdkit_extents_free (part);
+    if (reached <= pos) {
+      nbdkit_error ("blocksize: the layer below returned no extent at "
+                    "offset %" PRIu64, pos);
+      *err = EIO;
+      return -1;
+    }
+    if (reached < end && !IS_ALIGNED (reached, h->minb)) {
+      uint64_t next_block = ROUND_UP (reached, (uint64_t) h->minb);
+
+      if (merge_add (&m, reached, next_block - reached, 0) == -1) {
+        *err = errno ? errno : EIO;
+        return -1;
+      }
+      reached = next_block;
+    }
+    pos = reached;
+    /* One extent is all a REQ_ONE client wants. */
+    if ((flags & NBDKIT_FLAG_REQ_ONE) && nbdkit_extents_count (extents) > 0)
+      break;
+  }
+  return 0;
 }
 
 static struct nbdkit_filter filter = {
