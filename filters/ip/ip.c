@@ -42,8 +42,9 @@ ip_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
 #define ip_config_help \
   "allow=<RULE>[,...]   Admit clients matching a rule (checked first).\n" \
   "deny=<RULE>[,...]    Refuse clients matching a rule.\n" \
-  "RULE: ADDR, ADDR/PREFIX (IPv4 or IPv6), all, anyipv4, anyipv6,\n" \
-  "      anyunix, uid:N, gid:N."
+  "RULE: ADDR, ADDR/PREFIX (IPv4 or IPv6), all, allipv4, allipv6,\n" \
+  "      allunix, allvsock (or any...), pid:N, uid:N, gid:N,\n" \
+  "      vsock-cid:N, vsock-port:N."
 
 static int
 ip_preconnect (nbdkit_next_preconnect *next, nbdkit_backend *nxdata,
@@ -57,7 +58,10 @@ ip_preconnect (nbdkit_next_preconnect *next, nbdkit_backend *nxdata,
     if (!rules_match (&allow_rules, &peer) &&
         rules_match (&deny_rules, &peer)) {
       peer_describe (&peer, desc, sizeof desc);
-      nbdkit_error ("ip: client %s refused by deny rules", desc);
+      /* nbdkit's words first: scripts look for them. */
+      nbdkit_error ("client not permitted to connect because of source "
+                    "address restriction (ip: client %s refused by deny "
+                    "rules)", desc);
       return -1;
     }
   }

@@ -1,12 +1,20 @@
 /* blockkit ip filter: parsing and matching rules.
  *
- *   all        any client
- *   anyipv4    any IPv4 client (IPv4-mapped IPv6 addresses count as IPv4)
- *   anyipv6    any IPv6 client (not IPv4-mapped)
- *   anyunix    any Unix domain socket client
- *   A.B.C.D[/N]     IPv4 address or network
- *   X:Y::Z[/N]      IPv6 address or network (brackets allowed: [::1])
- *   uid:N, gid:N    Unix domain socket client with this user/group id
+ *   all, any              any client
+ *   allipv4, anyipv4      any IPv4 client (IPv4-mapped IPv6 addresses
+ *                         count as IPv4)
+ *   allipv6, anyipv6      any IPv6 client (not IPv4-mapped)
+ *   allunix, anyunix      any Unix domain socket client
+ *   allvsock, anyvsock    any AF_VSOCK client
+ *   A.B.C.D[/N]           IPv4 address or network
+ *   X:Y::Z[/N]            IPv6 address or network (brackets allowed: [::1])
+ *   pid:N, uid:N, gid:N   Unix domain socket client whose process, user or
+ *                         group id (SO_PEERCRED, taken when it connected)
+ *                         is N
+ *   vsock-cid:N, vsock-port:N   AF_VSOCK client with this CID or port
+ *
+ * The words are nbdkit-ip-filter(1)'s, so command lines written for it
+ * work unchanged.
  */
 #include <config.h>
 
@@ -16,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/vm_sockets.h>
 
 #include <nbdkit-filter.h>
 
@@ -27,23 +36,44 @@ parse_one (struct rule *r, const char *key, const char *word)
 {
   char addr[INET6_ADDRSTRLEN + 2];
   const char *slash;
-  size_t len;
+  size_t len, i;
   unsigned max;
+  static const struct { const char *prefix; enum rule_type type; } ids[] = {
+    { "pid:", RULE_PID }, { "uid:", RULE_UID }, { "gid:", RULE_GID },
+    { "vsock-cid:", RULE_VSOCK_CID }, { "vsock-port:", RULE_VSOCK_PORT },
+  };
 
   memset (r, 0, sizeof *r);
   if (strcmp (word, "all") == 0 || strcmp (word, "any") == 0) {
     r->type = RULE_ALL;
     return 0;
   }
-  if (strcmp (word, "anyipv4") == 0) { r->type = RULE_ANYIPV4; return 0; }
-  if (strcmp (word, "anyipv6") == 0) { r->type = RULE_ANYIPV6; return 0; }
-  if (strcmp (word, "anyunix") == 0) { r->type = RULE_ANYUNIX; return 0; }
-  if (strncmp (word, "uid:", 4) == 0 || strncmp (word, "gid:", 4) == 0) {
-    r->type = word[0] == 'u' ? RULE_UID : RULE_GID;
-    if (nbdkit_parse_int64_t (key, word + 4, &r->u.id) == -1 ||
-        r->u.id < 0)
-      goto bad;
+  if (strcmp (word, "anyipv4") == 0 || strcmp (word, "allipv4") == 0) {
+    r->type = RULE_ANYIPV4;
     return 0;
+  }
+  if (strcmp (word, "anyipv6") == 0 || strcmp (word, "allipv6") == 0) {
+    r->type = RULE_ANYIPV6;
+    return 0;
+  }
+  if (strcmp (word, "anyunix") == 0 || strcmp (word, "allunix") == 0) {
+    r->type = RULE_ANYUNIX;
+    return 0;
+  }
+  if (strcmp (word, "anyvsock") == 0 || strcmp (word, "allvsock") == 0) {
+    r->type = RULE_ANYVSOCK;
+    return 0;
+  }
+  for (i = 0; i < sizeof ids / sizeof ids[0]; ++i) {
+    size_t n = strlen (ids[i].prefix);
+
+    if (strncmp (word, ids[i].prefix, n) == 0) {
+      r->type = ids[i].type;
+      if (nbdkit_parse_int64_t (key, word + n, &r->u.id) == -1 ||
+          r->u.id < 0)
+        goto bad;
+      return 0;
+    }
   }
 
   slash = strchr (word, '/');
@@ -76,8 +106,9 @@ parse_one (struct rule *r, const char *key, const char *word)
 
  bad:
   nbdkit_error ("%s: \"%s\" is not a rule (expected an IPv4 or IPv6 "
-                "address with optional /PREFIX, all, anyipv4, anyipv6, "
-                "anyunix, uid:N or gid:N)", key, word);
+                "address with optional /PREFIX, all, allipv4, allipv6, "
+                "allunix, allvsock, pid:N, uid:N, gid:N, vsock-cid:N or "
+                "vsock-port:N)", key, word);
   return -1;
 }
 
@@ -140,6 +171,8 @@ rule_match (const struct rule *r, const struct peer *p)
     return p->kind == PEER_IPV6;
   case RULE_ANYUNIX:
     return p->kind == PEER_UNIX;
+  case RULE_ANYVSOCK:
+    return p->kind == PEER_VSOCK;
   case RULE_IPV4:
     return p->kind == PEER_IPV4 &&
       prefix_match ((const uint8_t *) &r->u.ipv4,
@@ -147,10 +180,16 @@ rule_match (const struct rule *r, const struct peer *p)
   case RULE_IPV6:
     return p->kind == PEER_IPV6 &&
       prefix_match (r->u.ipv6.s6_addr, p->ipv6.s6_addr, r->prefix);
+  case RULE_PID:
+    return p->kind == PEER_UNIX && p->pid == r->u.id;
   case RULE_UID:
     return p->kind == PEER_UNIX && p->uid == r->u.id;
   case RULE_GID:
     return p->kind == PEER_UNIX && p->gid == r->u.id;
+  case RULE_VSOCK_CID:
+    return p->kind == PEER_VSOCK && p->cid == r->u.id;
+  case RULE_VSOCK_PORT:
+    return p->kind == PEER_VSOCK && p->port == r->u.id;
   }
   return false;
 }
@@ -174,7 +213,7 @@ peer_identify (struct peer *p)
 
   memset (p, 0, sizeof *p);
   p->kind = PEER_UNKNOWN;
-  p->uid = p->gid = -1;
+  p->pid = p->uid = p->gid = p->cid = p->port = -1;
   /* No peer (e.g. -s): only "all" can match. */
   if (nbdkit_peer_name ((struct sockaddr *) &ss, &len) == -1)
     return;
@@ -194,8 +233,14 @@ peer_identify (struct peer *p)
     break;
   case AF_UNIX:
     p->kind = PEER_UNIX;
+    p->pid = nbdkit_peer_pid ();
     p->uid = nbdkit_peer_uid ();
     p->gid = nbdkit_peer_gid ();
+    break;
+  case AF_VSOCK:
+    p->kind = PEER_VSOCK;
+    p->cid = ((struct sockaddr_vm *) &ss)->svm_cid;
+    p->port = ((struct sockaddr_vm *) &ss)->svm_port;
     break;
   default:
     break;
@@ -217,8 +262,12 @@ peer_describe (const struct peer *p, char *buf, size_t len)
     snprintf (buf, len, "%s", a);
     break;
   case PEER_UNIX:
-    snprintf (buf, len, "unix uid=%lld gid=%lld",
-              (long long) p->uid, (long long) p->gid);
+    snprintf (buf, len, "unix pid=%lld uid=%lld gid=%lld",
+              (long long) p->pid, (long long) p->uid, (long long) p->gid);
+    break;
+  case PEER_VSOCK:
+    snprintf (buf, len, "vsock cid=%lld port=%lld",
+              (long long) p->cid, (long long) p->port);
     break;
   default:
     snprintf (buf, len, "(unknown address)");

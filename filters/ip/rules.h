@@ -10,8 +10,9 @@
 #include <netinet/in.h>
 
 enum rule_type {
-  RULE_ALL, RULE_ANYIPV4, RULE_ANYIPV6, RULE_ANYUNIX,
-  RULE_IPV4, RULE_IPV6, RULE_UID, RULE_GID,
+  RULE_ALL, RULE_ANYIPV4, RULE_ANYIPV6, RULE_ANYUNIX, RULE_ANYVSOCK,
+  RULE_IPV4, RULE_IPV6, RULE_PID, RULE_UID, RULE_GID,
+  RULE_VSOCK_CID, RULE_VSOCK_PORT,
 };
 
 struct rule {
@@ -19,7 +20,7 @@ struct rule {
   union {
     struct in_addr ipv4;
     struct in6_addr ipv6;
-    int64_t id;                 /* uid or gid */
+    int64_t id;                 /* pid, uid, gid, vsock cid or port */
   } u;
   unsigned prefix;              /* bits that must match, for addresses */
 };
@@ -30,12 +31,13 @@ struct rules {
 };
 
 /* What is known about the client. */
-enum peer_kind { PEER_UNKNOWN, PEER_IPV4, PEER_IPV6, PEER_UNIX };
+enum peer_kind { PEER_UNKNOWN, PEER_IPV4, PEER_IPV6, PEER_UNIX, PEER_VSOCK };
 struct peer {
   enum peer_kind kind;
   struct in_addr ipv4;          /* also for IPv4-mapped IPv6 peers */
   struct in6_addr ipv6;
-  int64_t uid, gid;             /* -1 if unknown */
+  int64_t pid, uid, gid;        /* Unix sockets; -1 if unknown */
+  int64_t cid, port;            /* vsock */
 };
 
 /* Adds the comma-separated rules in VALUE; errors name KEY=VALUE. */
