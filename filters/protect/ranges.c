@@ -1,4 +1,9 @@
-/* blockkit: parsing and merging the protect filter's ranges. */
+/* blockkit: parsing and merging the protect filter's ranges.
+ *
+ * protect=START-END, START-, -END, - and ~START-END (the complement), in
+ * inclusive byte offsets, as nbdkit-protect-filter(1) defines them; the
+ * set is sorted and merged once, after the last key.
+ */
 #include <config.h>
 
 #include <stdbool.h>
@@ -27,18 +32,37 @@ add (struct ranges *rs, uint64_t first, uint64_t last)
   return 0;
 }
 
+/* A bound is written as nbdkit-protect-filter(1) has it: decimal,
+ * octal with a leading 0 (0777), or hexadecimal (0x1ff), like C.  As an
+ * extension, a decimal number may end in a size suffix (1M, 4k): such a
+ * string is not a number to nbdkit, so nothing it accepts changes
+ * meaning.  Plain digits must not go through nbdkit_parse_size, which
+ * reads 0400 as four hundred rather than 256.
+ */
 static int
 parse_bound (const char *spec, const char *s, uint64_t *r)
 {
-  int64_t v = nbdkit_parse_size (s);
+  bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+  bool digits = strspn (s, "0123456789") == strlen (s);
 
-  if (v == -1) {
-    nbdkit_error ("protect filter: protect=%s: could not parse \"%s\"",
-                  spec, s);
-    return -1;
+  if (hex || digits) {
+    if (nbdkit_parse_uint64_t ("protect", s, r) == -1)
+      goto bad;
+    return 0;
   }
-  *r = v;
-  return 0;
+  {
+    int64_t v = nbdkit_parse_size (s);
+
+    if (v == -1)
+      goto bad;
+    *r = v;
+    return 0;
+  }
+ bad:
+  nbdkit_error ("protect filter: protect=%s: could not parse \"%s\" "
+                "(expected decimal, 0octal, 0xhex, or a size like 1M)",
+                spec, s);
+  return -1;
 }
 
 int
