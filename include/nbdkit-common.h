@@ -141,6 +141,13 @@ NBDKIT_EXTERN_DECL (int, nbdkit_peer_name,
 NBDKIT_EXTERN_DECL (int64_t, nbdkit_peer_pid, (void));
 NBDKIT_EXTERN_DECL (int64_t, nbdkit_peer_uid, (void));
 NBDKIT_EXTERN_DECL (int64_t, nbdkit_peer_gid, (void));
+/* The client's X.509 certificate DN and its issuer's ("" if none; free
+ * the result).  nbdkit_peer_tls_username: the PSK user, a blockkit
+ * extension.
+ */
+NBDKIT_EXTERN_DECL (char *, nbdkit_peer_tls_dn, (void));
+NBDKIT_EXTERN_DECL (char *, nbdkit_peer_tls_issuer_dn, (void));
+NBDKIT_EXTERN_DECL (char *, nbdkit_peer_tls_username, (void));
 
 /* Ask the whole server to exit, or drop the current client. */
 NBDKIT_EXTERN_DECL (void, nbdkit_shutdown, (void));

@@ -166,7 +166,8 @@ backend_open (struct backend *b, int readonly, const char *exportname,
 
   debug ("%s: open readonly=%d exportname=\"%s\"", b->name, readonly,
          exportname);
-  c->handle = b->open (c, readonly, exportname, 0);
+  c->handle = b->open (c, readonly, exportname,
+                       conn != NULL && conn->tls != NULL);
   if (c->handle == NULL) {
     /* A layer that failed to open has nothing below it left open. */
     if (c->c_next)

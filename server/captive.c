@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "options.h"
+#include "tls.h"
 
 static pid_t run_pid = -1;
 int run_exit_status;
@@ -142,12 +143,17 @@ make_uri (void)
     perror ("open_memstream");
     exit (EXIT_FAILURE);
   }
+  /* With TLS required the URI says so (nbds), as the established
+   * server's $uri does.
+   */
+  const char *scheme = tls_mode == TLS_REQUIRE ? "nbds" : "nbd";
+
   if (unixsocket)
-    fputs ("nbd+unix://", f);
+    fprintf (f, "%s+unix://", scheme);
   else if (port && ipaddr && strchr (ipaddr, ':'))
-    fprintf (f, "nbd://[%s]:%s", ipaddr, port);
+    fprintf (f, "%s://[%s]:%s", scheme, ipaddr, port);
   else if (port)
-    fprintf (f, "nbd://%s:%s", ipaddr ? ipaddr : "localhost", port);
+    fprintf (f, "%s://%s:%s", scheme, ipaddr ? ipaddr : "localhost", port);
   if ((unixsocket || port) && *export) {
     fputc ('/', f);
     put_encoded (f, export);
@@ -199,7 +205,11 @@ run_command (void)
   setenv ("uri", uri, 1);
   setenv ("nbd", uri, 1);
   setenv ("exportname", exportname_option ? exportname_option : "", 1);
-  setenv ("tls", "0", 1);
+  /* $tls: unset without TLS, "1" for on, "2" for require (nbdkit's). */
+  if (tls_mode == TLS_OFF)
+    unsetenv ("tls");
+  else
+    setenv ("tls", tls_mode == TLS_ON ? "1" : "2", 1);
   if (unixsocket)
     setenv ("unixsocket", unixsocket, 1);
   else

@@ -89,6 +89,11 @@ struct connection {
   uint16_t eflags;
   uint32_t min_block, pref_block, max_block;
 
+  /* The TLS session once NBD_OPT_STARTTLS succeeded (tls.c), else NULL:
+   * all I/O then goes through it.
+   */
+  struct gnutls_session_int *tls;
+
   /* Who is on the other end. */
   struct sockaddr_storage peer;
   socklen_t peer_len;
@@ -152,6 +157,13 @@ extern int protocol_handshake (struct connection *conn);
 extern int protocol_open_export (struct connection *conn,
                                  const char *exportname);
 extern int protocol_compute_eflags (struct connection *conn);
+extern void protocol_close_export (struct connection *conn);
+extern int send_option_reply (struct connection *conn, uint32_t option,
+                              uint32_t reply, const void *data,
+                              uint32_t len);
+extern int send_option_error (struct connection *conn, uint32_t option,
+                              uint32_t reply, const char *fmt, ...)
+  __attribute__ ((format (printf, 4, 5)));
 
 /* transmission.c */
 extern void protocol_transmission (struct connection *conn);

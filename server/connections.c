@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "nbd-protocol.h"
+#include "tls.h"
 
 static bool
 fd_is_socket (int fd)
@@ -93,7 +94,14 @@ conn_recv_some (struct connection *conn, void *buf, size_t len)
       errno = ESHUTDOWN;
       return -1;
     }
-    if (conn->sockin_is_socket && !conn->deadline_ms)
+    if (conn->tls) {
+      /* Bytes GnuTLS already holds need no waiting for. */
+      if (conn->deadline_ms && !tls_pending (conn) &&
+          wait_fd (conn, conn->sockin, POLLIN) == -1)
+        return -1;
+      r = tls_recv (conn, buf, len);
+    }
+    else if (conn->sockin_is_socket && !conn->deadline_ms)
       r = recv (conn->sockin, buf, len, 0);
     else if (wait_fd (conn, conn->sockin, POLLIN) == -1)
       return -1;
@@ -193,6 +201,8 @@ shutdown_all_connections (int how)
 int
 conn_send_iov (struct connection *conn, struct iovec *iov, int iovcnt)
 {
+  if (conn->tls)
+    return tls_send_iov (conn, iov, iovcnt);
   while (iovcnt > 0) {
     ssize_t r;
 
@@ -280,6 +290,7 @@ static void
 free_connection (struct connection *conn)
 {
   unregister_connection (conn);
+  tls_end (conn);
   if (conn->top_context) {
     lock_request ();
     if (backend_finalize (conn->top_context) == -1)

@@ -17,6 +17,7 @@
 #include "internal.h"
 #include "minmax.h"
 #include "nbd-protocol.h"
+#include "tls.h"
 
 /* More options than any real client sends before GO. */
 #define MAX_OPTIONS 256
@@ -32,7 +33,7 @@
 unsigned mask_handshake_option = ~0u;
 bool no_meta_contexts_option;
 
-static int
+int
 send_option_reply (struct connection *conn, uint32_t option, uint32_t reply,
                    const void *payload, uint32_t len)
 {
@@ -51,12 +52,7 @@ send_option_reply (struct connection *conn, uint32_t option, uint32_t reply,
 }
 
 /* An error reply carrying a message for the human behind the client. */
-static int
-send_option_error (struct connection *conn, uint32_t option, uint32_t reply,
-                   const char *fmt, ...)
-  NBDKIT_ATTRIBUTE_FORMAT_PRINTF (4, 5);
-
-static int
+int
 send_option_error (struct connection *conn, uint32_t option, uint32_t reply,
                    const char *fmt, ...)
 {
@@ -200,8 +196,8 @@ close_export_locked (struct connection *conn)
   }
 }
 
-static void
-close_export (struct connection *conn)
+void
+protocol_close_export (struct connection *conn)
 {
   lock_request ();
   close_export_locked (conn);
@@ -220,7 +216,7 @@ default_export_locked (struct connection *conn)
 
   if (conn->default_export)
     return conn->default_export;
-  def = top->default_export (top, conn->readonly, 0);
+  def = top->default_export (top, conn->readonly, conn->tls != NULL);
   if (def == NULL)
     return NULL;
   conn->default_export = strdup (def);
@@ -394,7 +390,7 @@ opt_list (struct connection *conn, uint32_t option, uint32_t optlen)
   if (exports == NULL)
     return -1;
   lock_request ();
-  r = top->list_exports (top, conn->readonly, 0, exports);
+  r = top->list_exports (top, conn->readonly, conn->tls != NULL, exports);
   if (r == 0 && exports_uses_default (exports)) {
     const char *def = default_export_locked (conn);
     if (def && nbdkit_add_export (exports, def, NULL) == -1)
@@ -481,7 +477,7 @@ opt_info_go (struct connection *conn, uint32_t option, const char *payload,
     return -1;
 
   if (option == NBD_OPT_INFO) {
-    close_export (conn);
+    protocol_close_export (conn);
     return 0;
   }
   return 1;
@@ -624,7 +620,25 @@ negotiate_options (struct connection *conn)
       goto out;
     }
 
+    if (tls_option_refused (conn, option)) {
+      if (option == NBD_OPT_EXPORT_NAME) {
+        nbdkit_error ("client sent NBD_OPT_EXPORT_NAME before TLS, which "
+                      "is required (--tls=require): disconnecting");
+        goto out;
+      }
+      if (send_option_error (conn, option, NBD_REP_ERR_TLS_REQD,
+                             "TLS is required: send NBD_OPT_STARTTLS "
+                             "first") == -1)
+        goto out;
+      continue;
+    }
+
     switch (option) {
+    case NBD_OPT_STARTTLS:
+      if (opt_starttls (conn, optlen) == -1)
+        goto out;
+      break;
+
     case NBD_OPT_EXPORT_NAME:
       r = opt_export_name (conn, payload, optlen);
       if (r == 1)
@@ -638,12 +652,6 @@ negotiate_options (struct connection *conn)
 
     case NBD_OPT_LIST:
       if (opt_list (conn, option, optlen) == -1)
-        goto out;
-      break;
-
-    case NBD_OPT_STARTTLS:
-      if (send_option_error (conn, option, NBD_REP_ERR_UNSUP,
-                             "TLS is not enabled on this server") == -1)
         goto out;
       break;
 
@@ -730,7 +738,7 @@ protocol_handshake (struct connection *conn)
   uint32_t cflags;
 
   if (oldstyle_option)
-    return oldstyle_handshake (conn);
+    return oldstyle_handshake (conn); /* main.c refuses it with --tls */
 
   if (conn_send_full (conn, &hs, sizeof hs) == -1)
     return -1;

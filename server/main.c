@@ -21,6 +21,7 @@
 #include "internal.h"
 #include "options.h"
 #include "sockets.h"
+#include "tls.h"
 
 /* Settings (see options.h; the chain's own are in chain-load.c). */
 const char *unixsocket;
@@ -36,6 +37,7 @@ bool swap_option;
 bool vsock_option;
 const char *selinux_label_option;
 
+static char *tls_dir_alloc, *tls_psk_alloc;
 static char *tmpdir;            /* for -U - */
 static char *unixsocket_alloc;
 static char *pidfile_alloc;
@@ -58,6 +60,10 @@ enum {
   SHORT_OPTIONS_OPTION,
   SWAP_OPTION,
   VSOCK_OPTION,
+  TLS_OPTION,
+  TLS_CERTIFICATES_OPTION,
+  TLS_PSK_OPTION,
+  TLS_VERIFY_PEER_OPTION,
   RUN_OPTION,
 };
 
@@ -105,6 +111,10 @@ static const struct option long_options[] = {
   { "stdin", no_argument, NULL, 's' },
   { "threads", required_argument, NULL, 't' },
   { "timeout", required_argument, NULL, TIMEOUT_OPTION },
+  { "tls", required_argument, NULL, TLS_OPTION },
+  { "tls-certificates", required_argument, NULL, TLS_CERTIFICATES_OPTION },
+  { "tls-psk", required_argument, NULL, TLS_PSK_OPTION },
+  { "tls-verify-peer", no_argument, NULL, TLS_VERIFY_PEER_OPTION },
   { "unix", required_argument, NULL, 'U' },
   { "user", required_argument, NULL, 'u' },
   { "verbose", no_argument, NULL, 'v' },
@@ -401,6 +411,27 @@ main (int argc, char *argv[])
     case VSOCK_OPTION:
       vsock_option = true;
       break;
+    case TLS_OPTION:
+      if (strcmp (optarg, "off") == 0 || strcmp (optarg, "no") == 0)
+        tls_mode = TLS_OFF;
+      else if (strcmp (optarg, "on") == 0 || strcmp (optarg, "yes") == 0)
+        tls_mode = TLS_ON;
+      else if (strcmp (optarg, "require") == 0 ||
+               strcmp (optarg, "required") == 0 ||
+               strcmp (optarg, "force") == 0)
+        tls_mode = TLS_REQUIRE;
+      else
+        bad_usage ("--tls must be off, on or require, not \"%s\"", optarg);
+      break;
+    case TLS_CERTIFICATES_OPTION:
+      tls_certificates_dir = absolute_or_exit (optarg, &tls_dir_alloc);
+      break;
+    case TLS_PSK_OPTION:
+      tls_psk_file = absolute_or_exit (optarg, &tls_psk_alloc);
+      break;
+    case TLS_VERIFY_PEER_OPTION:
+      tls_verify_peer = true;
+      break;
     case NO_MC_OPTION:
       no_mc_option = true;
       break;
@@ -468,6 +499,9 @@ main (int argc, char *argv[])
                "used with -U, -s or -i");
   if (selinux_label_option)
     check_selinux_label ();
+  if (oldstyle_option && tls_mode != TLS_OFF)
+    bad_usage ("--oldstyle has no TLS: it cannot be used with --tls=%s",
+               tls_mode == TLS_ON ? "on" : "require");
   /* The whole process, plugins included, stays in RAM: a server whose
    * device is swap must never wait for swap itself.
    */
@@ -524,6 +558,8 @@ main (int argc, char *argv[])
 
   if (top->get_ready (top) == -1)
     exit (EXIT_FAILURE);
+  /* Before dropping privileges (-u): key files are often root's only. */
+  tls_load ();
 
   set_up_signals ();
   if (exit_with_parent)
@@ -577,12 +613,15 @@ main (int argc, char *argv[])
   top->free (top);
   top = NULL;
   free_interns ();
+  tls_unload ();
  out_files:
   /* The pidfile is left in place, as nbdkit does: whoever asked for it
    * may still read it after the server has gone.
    */
   remove_private_files ();
   free (pidfile_alloc);
+  free (tls_dir_alloc);
+  free (tls_psk_alloc);
   free (unixsocket_alloc);
   free (tmpdir);
   return run ? run_exit_status : EXIT_SUCCESS;

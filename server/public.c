@@ -35,7 +35,7 @@ nbdkit_is_tls (void)
     nbdkit_error ("no connection in this thread");
     return -1;
   }
-  return 0;                     /* TLS is not built into this server yet */
+  return conn->tls != NULL;
 }
 
 int

@@ -31,6 +31,14 @@ usage (void)
 "      --keepalive       enable TCP keepalive on client connections\n"
 "      --print-uri       print the URI clients should use, once listening\n"
 "\n"
+"TLS:\n"
+"      --tls=off|on|require  offer TLS (NBD_OPT_STARTTLS); require: refuse\n"
+"                        every client that does not use it\n"
+"      --tls-certificates DIR  ca-cert.pem, server-cert.pem, server-key.pem\n"
+"                        (default ~/.pki/blockkit, " SYSCONFDIR "/pki/blockkit)\n"
+"      --tls-verify-peer  clients must present a certificate from the CA\n"
+"      --tls-psk FILE    pre-shared keys (username:hexkey lines, psktool)\n"
+"\n"
 "What to serve:\n"
 "      --filter FILTER   stack a filter (repeatable; the first is nearest\n"
 "                        the client)\n"
@@ -115,7 +123,8 @@ dump_config (void)
   printf ("%s=%d\n", "api_version", 2);
   printf ("%s=%u\n", "max_request_size", MAX_REQUEST_SIZE);
   printf ("%s=%u\n", "default_threads", DEFAULT_THREADS);
-  printf ("%s=%s\n", "tls", "no");
+  printf ("%s=%s\n", "tls", "yes");
+  printf ("%s=%s\n", "root_tls_certificates_dir", SYSCONFDIR "/pki/blockkit");
   if (uname (&u) == 0)
     printf ("%s=%s\n", "host_cpu", u.machine);
   printf ("%s=%s\n", "host_os", HOST_OS);
