@@ -9,6 +9,7 @@
  *
  *   multi-conn-mode=auto|emulate|plugin|disable|unsafe
  *   multi-conn-track-dirty=connection|fast|off
+ *   multi-conn-exportname=false|true
  *
  * See blockkit-multi-conn-filter(1) for the exact rules.
  */
@@ -32,6 +33,11 @@ enum track { TRACK_CONN, TRACK_FAST, TRACK_OFF };
 
 static enum mode mode = AUTO;
 static enum track track = TRACK_CONN;
+/* multi-conn-exportname=true: replicate a flush only to the connections
+ * of the same export name.  Off by default: a plugin that serves the
+ * same data under every name needs flushes replicated to all.
+ */
+static bool by_exportname;
 
 /* The chain's thread model, known from .get_ready. */
 static int chain_thread_model = NBDKIT_THREAD_MODEL_PARALLEL;
@@ -42,6 +48,7 @@ struct handle {
   bool listed;
 
   nbdkit_next *next;            /* valid from .prepare to .finalize */
+  char *exportname;             /* as this filter was opened with */
   enum mode mode;               /* AUTO until resolved for this context */
 
   /* Set after a completed write, zero or trim (and, with connection
@@ -95,13 +102,23 @@ mc_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
     }
     return 0;
   }
+  if (strcmp (key, "multi-conn-exportname") == 0) {
+    int r = nbdkit_parse_bool (value);
+
+    if (r == -1)
+      return -1;
+    by_exportname = r;
+    return 0;
+  }
   return next (nxdata, key, value);
 }
 
 #define mc_config_help \
   "multi-conn-mode=<MODE>      auto (default), emulate, plugin, disable\n" \
   "                            or unsafe.\n" \
-  "multi-conn-track-dirty=<T>  connection (default), fast or off."
+  "multi-conn-track-dirty=<T>  connection (default), fast or off.\n" \
+  "multi-conn-exportname=<BOOL> Replicate flushes only within an export\n" \
+  "                            name (default false)."
 
 static int
 mc_get_ready (int thread_model)
@@ -119,6 +136,12 @@ mc_open (nbdkit_next_open *next, nbdkit_context *context,
 
   if (h == NULL)
     return NULL;
+  h->exportname = strdup (exportname);
+  if (h->exportname == NULL) {
+    nbdkit_error ("strdup: %m");
+    free (h);
+    return NULL;
+  }
   h->mode = AUTO;
   pthread_mutex_init (&h->lock, NULL);
   return h;
@@ -130,6 +153,7 @@ mc_close (void *handle)
   struct handle *h = handle;
 
   pthread_mutex_destroy (&h->lock);
+  free (h->exportname);
   free (h);
 }
 
@@ -384,13 +408,21 @@ mc_cache (nbdkit_next *next, void *handle,
   return r;
 }
 
-/* Does context H need a flush now?  Clears what the flush will cover. */
+/* Does context H need a flush now?  Clears what the flush will cover.
+ * With multi-conn-exportname=true, emulation uses connection tracking
+ * even when fast is asked for: the one global flag cannot say which
+ * export's connections wrote, and clearing it on a flush of export A
+ * would let a flush of export B skip B's writes.
+ */
 static bool
 take_dirty (struct handle *h, bool global_dirty)
 {
   bool was = __atomic_exchange_n (&h->dirty, false, __ATOMIC_SEQ_CST);
+  enum track t = track;
 
-  switch (track) {
+  if (t == TRACK_FAST && by_exportname && h->mode == EMULATE)
+    t = TRACK_CONN;
+  switch (t) {
   case TRACK_CONN:
     return was;
   case TRACK_FAST:
@@ -436,6 +468,8 @@ mc_flush (nbdkit_next *next, void *handle, uint32_t flags, int *err)
    */
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&list_lock);
   for (x = list_head; x; x = x->next_h) {
+    if (by_exportname && strcmp (x->exportname, h->exportname) != 0)
+      continue;
     if (!take_dirty (x, global_dirty))
       continue;
     if (flush_one (x, flags, &e) == -1 && r == 0) {
