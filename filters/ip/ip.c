@@ -9,6 +9,11 @@
  * client matching any deny rule is refused; otherwise it is admitted.
  * So "allow=127.0.0.1 deny=all" admits only localhost.  The rules are in
  * rules.c.
+ *
+ * Rules on the TLS identity (dn:, psk:) can only be decided once TLS is
+ * negotiated, which is after .preconnect: when there are any, the whole
+ * decision moves to .open, so that the allow-then-deny order still holds
+ * over all the rules together.
  */
 #include <config.h>
 
@@ -44,28 +49,61 @@ ip_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
   "deny=<RULE>[,...]    Refuse clients matching a rule.\n" \
   "RULE: ADDR, ADDR/PREFIX (IPv4 or IPv6), all, allipv4, allipv6,\n" \
   "      allunix, allvsock (or any...), pid:N, uid:N, gid:N,\n" \
-  "      vsock-cid:N, vsock-port:N."
+  "      vsock-cid:N, vsock-port:N, dn:DN (client certificate, the rest\n" \
+  "      of the value), psk:USER (TLS PSK user)."
+
+/* Returns 0 if the current client is admitted, -1 (with the error) if
+ * not.
+ */
+static int
+check_client (bool with_tls)
+{
+  struct peer peer;
+  char desc[512];
+  int r = 0;
+
+  if (allow_rules.n == 0 && deny_rules.n == 0)
+    return 0;
+  peer_identify (&peer, with_tls);
+  if (!rules_match (&allow_rules, &peer) &&
+      rules_match (&deny_rules, &peer)) {
+    peer_describe (&peer, desc, sizeof desc);
+    /* nbdkit's words first: scripts look for them. */
+    nbdkit_error ("client not permitted to connect because of source "
+                  "address restriction (ip: client %s refused by deny "
+                  "rules)", desc);
+    r = -1;
+  }
+  peer_free (&peer);
+  return r;
+}
+
+static bool
+tls_identity_rules (void)
+{
+  return allow_rules.tls_identity || deny_rules.tls_identity;
+}
 
 static int
 ip_preconnect (nbdkit_next_preconnect *next, nbdkit_backend *nxdata,
                int readonly)
 {
-  struct peer peer;
-  char desc[128];
-
-  if (allow_rules.n > 0 || deny_rules.n > 0) {
-    peer_identify (&peer);
-    if (!rules_match (&allow_rules, &peer) &&
-        rules_match (&deny_rules, &peer)) {
-      peer_describe (&peer, desc, sizeof desc);
-      /* nbdkit's words first: scripts look for them. */
-      nbdkit_error ("client not permitted to connect because of source "
-                    "address restriction (ip: client %s refused by deny "
-                    "rules)", desc);
-      return -1;
-    }
-  }
+  if (!tls_identity_rules () && check_client (false) == -1)
+    return -1;
   return next (nxdata, readonly);
+}
+
+static int handle_token;
+
+static void *
+ip_open (nbdkit_next_open *next, nbdkit_context *context,
+         int readonly, const char *exportname, int is_tls)
+{
+  if (tls_identity_rules () && check_client (true) == -1)
+    return NULL;
+  if (next (context, readonly, exportname) == -1)
+    return NULL;
+  return &handle_token;
 }
 
 static struct nbdkit_filter filter = {
@@ -75,6 +113,7 @@ static struct nbdkit_filter filter = {
   .config = ip_config,
   .config_help = ip_config_help,
   .preconnect = ip_preconnect,
+  .open = ip_open,
 };
 
 NBDKIT_REGISTER_FILTER (filter)

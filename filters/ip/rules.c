@@ -44,6 +44,24 @@ parse_one (struct rule *r, const char *key, const char *word)
   };
 
   memset (r, 0, sizeof *r);
+  /* dn:DISTINGUISHED-NAME (RFC 4514, as nbdkit_peer_tls_dn gives it)
+   * and psk:USER.  A DN contains commas, so a dn: rule is the rest of
+   * the value (see rules_parse).
+   */
+  if (strncmp (word, "dn:", 3) == 0 || strncmp (word, "psk:", 4) == 0) {
+    bool dn = word[0] == 'd';
+    const char *name = word + (dn ? 3 : 4);
+
+    if (*name == '\0')
+      goto bad;
+    r->type = dn ? RULE_DN : RULE_PSK;
+    r->name = strdup (name);
+    if (r->name == NULL) {
+      nbdkit_error ("strdup: %m");
+      return -1;
+    }
+    return 0;
+  }
   if (strcmp (word, "all") == 0 || strcmp (word, "any") == 0) {
     r->type = RULE_ALL;
     return 0;
@@ -107,8 +125,8 @@ parse_one (struct rule *r, const char *key, const char *word)
  bad:
   nbdkit_error ("%s: \"%s\" is not a rule (expected an IPv4 or IPv6 "
                 "address with optional /PREFIX, all, allipv4, allipv6, "
-                "allunix, allvsock, pid:N, uid:N, gid:N, vsock-cid:N or "
-                "vsock-port:N)", key, word);
+                "allunix, allvsock, pid:N, uid:N, gid:N, vsock-cid:N, "
+                "vsock-port:N, dn:DN or psk:USER)", key, word);
   return -1;
 }
 
@@ -125,6 +143,11 @@ rules_parse (struct rules *rules, const char *key, const char *value)
   }
   for (word = strtok_r (copy, ",", &saveptr); word;
        word = strtok_r (NULL, ",", &saveptr)) {
+    /* A DN has commas of its own: dn: takes the rest of the value. */
+    if (strncmp (word, "dn:", 3) == 0 && saveptr && *saveptr) {
+      word[strlen (word)] = ',';
+      saveptr = NULL;
+    }
     v = realloc (rules->v, (rules->n + 1) * sizeof *v);
     if (v == NULL) {
       nbdkit_error ("realloc: %m");
@@ -133,7 +156,11 @@ rules_parse (struct rules *rules, const char *key, const char *value)
     rules->v = v;
     if (parse_one (&v[rules->n], key, word) == -1)
       return -1;
+    if (v[rules->n].type == RULE_DN || v[rules->n].type == RULE_PSK)
+      rules->tls_identity = true;
     rules->n++;
+    if (saveptr == NULL)
+      break;
   }
   return 0;
 }
@@ -141,6 +168,10 @@ rules_parse (struct rules *rules, const char *key, const char *value)
 void
 rules_free (struct rules *rules)
 {
+  size_t i;
+
+  for (i = 0; i < rules->n; ++i)
+    free (rules->v[i].name);
   free (rules->v);
   rules->v = NULL;
   rules->n = 0;
@@ -190,6 +221,10 @@ rule_match (const struct rule *r, const struct peer *p)
     return p->kind == PEER_VSOCK && p->cid == r->u.id;
   case RULE_VSOCK_PORT:
     return p->kind == PEER_VSOCK && p->port == r->u.id;
+  case RULE_DN:
+    return p->dn && *p->dn && strcmp (p->dn, r->name) == 0;
+  case RULE_PSK:
+    return p->psk_user && *p->psk_user && strcmp (p->psk_user, r->name) == 0;
   }
   return false;
 }
@@ -206,12 +241,24 @@ rules_match (const struct rules *rules, const struct peer *p)
 }
 
 void
-peer_identify (struct peer *p)
+peer_free (struct peer *p)
+{
+  free (p->dn);
+  free (p->psk_user);
+  p->dn = p->psk_user = NULL;
+}
+
+void
+peer_identify (struct peer *p, bool with_tls)
 {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
 
   memset (p, 0, sizeof *p);
+  if (with_tls && nbdkit_is_tls () == 1) {
+    p->dn = nbdkit_peer_tls_dn ();
+    p->psk_user = nbdkit_peer_tls_username ();
+  }
   p->kind = PEER_UNKNOWN;
   p->pid = p->uid = p->gid = p->cid = p->port = -1;
   /* No peer (e.g. -s): only "all" can match. */
@@ -271,5 +318,13 @@ peer_describe (const struct peer *p, char *buf, size_t len)
     break;
   default:
     snprintf (buf, len, "(unknown address)");
+  }
+  if (p->dn && *p->dn) {
+    size_t n = strlen (buf);
+    snprintf (buf + n, len - n, " dn=\"%s\"", p->dn);
+  }
+  if (p->psk_user && *p->psk_user) {
+    size_t n = strlen (buf);
+    snprintf (buf + n, len - n, " psk=\"%s\"", p->psk_user);
   }
 }

@@ -13,6 +13,7 @@ enum rule_type {
   RULE_ALL, RULE_ANYIPV4, RULE_ANYIPV6, RULE_ANYUNIX, RULE_ANYVSOCK,
   RULE_IPV4, RULE_IPV6, RULE_PID, RULE_UID, RULE_GID,
   RULE_VSOCK_CID, RULE_VSOCK_PORT,
+  RULE_DN, RULE_PSK,            /* TLS identity: decided at .open */
 };
 
 struct rule {
@@ -23,11 +24,13 @@ struct rule {
     int64_t id;                 /* pid, uid, gid, vsock cid or port */
   } u;
   unsigned prefix;              /* bits that must match, for addresses */
+  char *name;                   /* dn: and psk: rules */
 };
 
 struct rules {
   struct rule *v;
   size_t n;
+  bool tls_identity;            /* has a dn: or psk: rule */
 };
 
 /* What is known about the client. */
@@ -38,6 +41,7 @@ struct peer {
   struct in6_addr ipv6;
   int64_t pid, uid, gid;        /* Unix sockets; -1 if unknown */
   int64_t cid, port;            /* vsock */
+  char *dn, *psk_user;          /* TLS client identity ("" if none) */
 };
 
 /* Adds the comma-separated rules in VALUE; errors name KEY=VALUE. */
@@ -46,8 +50,11 @@ extern int rules_parse (struct rules *rules, const char *key,
 extern void rules_free (struct rules *rules);
 extern bool rules_match (const struct rules *rules, const struct peer *p);
 
-/* Fills P for the client of the current connection. */
-extern void peer_identify (struct peer *p);
+/* Fills P for the client of the current connection; with TLS, also its
+ * identity (only known after the handshake, so from .open on).
+ */
+extern void peer_identify (struct peer *p, bool with_tls);
+extern void peer_free (struct peer *p);
 extern void peer_describe (const struct peer *p, char *buf, size_t len);
 
 #endif /* BLOCKKIT_IP_RULES_H */
