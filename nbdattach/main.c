@@ -101,6 +101,8 @@ usage (void)
 "\n"
 "Usage:\n"
 "  nbdattach [OPTIONS] [--filter=FILTER]... PLUGIN [KEY=VALUE]...\n"
+"  nbdattach [OPTIONS] nbd://HOST/EXPORT | nbd+unix:///EXPORT?socket=PATH\n"
+"            (a URI picks the nbd plugin, given it as uri=)\n"
 "  nbdattach --reattach DEVICE|NAME [OPTIONS] PLUGIN [KEY=VALUE]...\n"
 "  nbdattach --config NAME [OPTIONS]  (from " CONFIG_DIR "/NAME.conf)\n"
 "  nbdattach --check-config NAME [OPTIONS]  (print it as a command line)\n"

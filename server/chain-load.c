@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -43,6 +44,48 @@ open_layer (const char *filename, const char *type, const char *symbol,
   return init;
 }
 
+/* A URI in place of the plugin name picks the plugin that serves it,
+ * which is given the URI as uri=: "blockkit nbds://host/disk" is
+ * "blockkit nbd uri=nbds://host/disk".  Returns the plugin's name, or
+ * NAME itself when it is not a URI (scheme "://", RFC 3986 letters).
+ */
+static const char *
+uri_plugin (const char *name)
+{
+  static const char *const nbd_schemes[] = {
+    "nbd", "nbds", "nbd+unix", "nbds+unix", "nbd+vsock", "nbds+vsock",
+  };
+  const char *sep = strstr (name, "://");
+  size_t len, i;
+
+  if (sep == NULL || sep == name ||
+      strspn (name, "abcdefghijklmnopqrstuvwxyz"
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") != (size_t) (sep - name))
+    return name;
+  len = sep - name;
+  for (i = 0; i < sizeof nbd_schemes / sizeof nbd_schemes[0]; ++i)
+    if (strlen (nbd_schemes[i]) == len &&
+        strncasecmp (name, nbd_schemes[i], len) == 0)
+      return "nbd";
+  if ((len == 4 && strncasecmp (name, "http", 4) == 0) ||
+      (len == 5 && strncasecmp (name, "https", 5) == 0)) {
+    /* These belong to a curl plugin; when plugins/curl exists, return
+     * "curl" here.
+     */
+    fprintf (stderr, "%s: %s: no curl plugin: http:// and https:// URIs "
+             "need the curl plugin, which this blockkit does not have\n",
+             program_name, name);
+    exit (EXIT_FAILURE);
+  }
+  fprintf (stderr, "%s: %s: unknown URI scheme \"%.*s\" (blockkit serves "
+           "nbd://, nbds://, nbd+unix://, nbds+unix:// and nbd+vsock:// "
+           "URIs through the nbd plugin)\n",
+           program_name, name, (int) len, name);
+  exit (EXIT_FAILURE);
+}
+
+static const char *keep (const char *s, size_t n);
+
 /* Loads the plugin, then the filters on top of it.  FILTERS is in
  * command-line order, and the first one given sits nearest the client.
  */
@@ -52,15 +95,25 @@ chain_load (const char *plugin_name, char **filters, size_t n_filters)
   struct nbdkit_plugin *(*plugin_init) (void);
   struct nbdkit_filter *(*filter_init) (void);
   struct backend *b;
+  const char *uri = NULL;
   char *filename;
   void *dl;
   size_t i;
 
+  if (uri_plugin (plugin_name) != plugin_name) {
+    uri = plugin_name;
+    plugin_name = uri_plugin (uri);
+  }
   filename = find_plugin_file (plugin_name);
   *(void **) (&plugin_init) = open_layer (filename, "plugin", "plugin_init",
                                           &dl);
   b = plugin_register (0, filename, dl, plugin_init);
   free (filename);
+  /* The URI is the plugin's first parameter, whichever way the rest
+   * arrive (command line or nbdattach's configuration file).
+   */
+  if (uri)
+    b->config (b, "uri", keep (uri, strlen (uri)));
 
   for (i = n_filters; i > 0; --i) {
     filename = find_filter_file (filters[i - 1]);
