@@ -157,12 +157,32 @@ cache_finalize (nbdkit_next *next, void *handle)
   return 0;
 }
 
+/* The capability answers follow from where a write is when it is
+ * acknowledged (blockkit-cache-filter(1), "CAPABILITIES", has the same
+ * reasoning for users):
+ *
+ * writethrough: below, through this connection's context, before the
+ *   reply.  So flush, FUA, fast zero and multi-conn are exactly what the
+ *   layer below offers.
+ * writeback: in the cache, shared by all connections, until written
+ *   back.  Flush is always possible (it writes every dirty block back,
+ *   then flushes below if below can), so FUA is too (emulated by flush
+ *   when below has none).  Zero is a write into the cache, never faster
+ *   than writing zeroes, so a fast zero fails at once with ENOTSUP (as
+ *   nbdkit's cache filter does).  Multi-conn is only what below offers:
+ *   dirty blocks go below through whichever connection evicts them or
+ *   disconnects, without a flush there, and blocks not in the cache are
+ *   read through the reader's own context, so a flush on one connection
+ *   covers everything only if below is itself multi-conn consistent.
+ * unsafe: as writeback, but flush and FUA are accepted and ignored, and
+ *   multi-conn is advertised: the user has given up durability, and all
+ *   connections see one cache.
+ */
 static int
 cache_can_flush (nbdkit_next *next, void *handle)
 {
   struct cache_handle *h = handle;
 
-  /* Dirty blocks can always be written back, whatever below says. */
   if (cache_mode != CACHE_MODE_WRITETHROUGH)
     return 1;
   return h->below_can_flush;
@@ -171,9 +191,22 @@ cache_can_flush (nbdkit_next *next, void *handle)
 static int
 cache_can_fua (nbdkit_next *next, void *handle)
 {
+  int r;
+
   if (cache_mode == CACHE_MODE_UNSAFE)
     return NBDKIT_FUA_NATIVE;   /* accepted and ignored */
-  return next->can_fua (next);
+  r = next->can_fua (next);
+  if (r == NBDKIT_FUA_NONE && cache_mode == CACHE_MODE_WRITEBACK)
+    return NBDKIT_FUA_EMULATE;  /* write, then our flush */
+  return r;
+}
+
+static int
+cache_can_multi_conn (nbdkit_next *next, void *handle)
+{
+  if (cache_mode == CACHE_MODE_UNSAFE)
+    return 1;
+  return next->can_multi_conn (next);
 }
 
 static int
@@ -195,11 +228,15 @@ cache_can_fast_zero (nbdkit_next *next, void *handle)
 {
   struct cache_handle *h = handle;
 
-  if (cache_mode == CACHE_MODE_WRITETHROUGH &&
-      h->below_can_zero != NBDKIT_ZERO_NONE)
+  if (cache_mode == CACHE_MODE_WRITETHROUGH) {
+    if (h->below_can_zero == NBDKIT_ZERO_NONE)
+      return 0;
     return next->can_fast_zero (next);
-  /* Zeroing part of a block may need a read from below: not fast. */
-  return 0;
+  }
+  /* Advertised so that a client asking for a fast zero learns at once
+   * that there is none (see cache_zero_cb).
+   */
+  return 1;
 }
 
 static int
@@ -226,6 +263,14 @@ static int
 cache_zero_cb (nbdkit_next *next, void *handle, uint32_t count,
                uint64_t offset, uint32_t flags, int *err)
 {
+  /* Writeback zeroes in the cache: a write, so never fast.  Writethrough
+   * passes the flag below with the zero.
+   */
+  if ((flags & NBDKIT_FLAG_FAST_ZERO) &&
+      cache_mode != CACHE_MODE_WRITETHROUGH) {
+    *err = ENOTSUP;
+    return -1;
+  }
   return cache_zero (next, handle, count, offset, flags, err);
 }
 
@@ -298,6 +343,7 @@ static struct nbdkit_filter filter = {
   .finalize = cache_finalize,
   .can_flush = cache_can_flush,
   .can_fua = cache_can_fua,
+  .can_multi_conn = cache_can_multi_conn,
   .can_zero = cache_can_zero,
   .can_fast_zero = cache_can_fast_zero,
   .can_cache = cache_can_cache,
