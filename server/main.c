@@ -119,7 +119,7 @@ static const struct option long_options[] = {
   { "user", required_argument, NULL, 'u' },
   { "verbose", no_argument, NULL, 'v' },
   { "version", no_argument, NULL, 'V' },
-  { NULL },
+  { NULL, 0, NULL, 0 },
 };
 
 /* --short-options and --long-options: one option per line, for shell
