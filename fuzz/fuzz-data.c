@@ -130,8 +130,9 @@ read_back (void)
   exts = nbdkit_extents_new (0, disk_size);
   if (exts == NULL)
     abort ();
-  if (data_extents (&handle, MIN (disk_size, (int64_t) UINT32_MAX), 0, 0,
-                    exts) == -1)
+  /* Block status walks the pages: 64M is plenty to cross a few. */
+  if (data_extents (&handle, MIN (disk_size, (int64_t) 64 * 1024 * 1024),
+                    0, 0, exts) == -1)
     abort ();
   nbdkit_extents_free (exts);
 }
