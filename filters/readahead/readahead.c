@@ -7,11 +7,14 @@
  *
  * If the layer below can cache natively (the cache filter, the file
  * plugin's page cache), the window is asked of it with CACHE requests
- * and every read goes below as asked.  Otherwise the filter reads the
- * window into a buffer of its own and serves following reads from it;
- * any write, zero or trim, on any connection, drops buffered data it
- * overlaps.  Prefetching happens in the request's own thread: it saves
- * round trips below, not the latency of the read that triggers it.
+ * and every read goes below as asked; as in nbdkit's readahead filter,
+ * the CACHE requests are made by a background thread after the read is
+ * answered (readahead-prefetch.c), so they overlap with what the client
+ * does next.  That needs the parallel thread model; in the others they
+ * are made in the request's thread before the reply.  If below cannot
+ * cache, the filter reads the window into a buffer of its own and serves
+ * following reads from it; any write, zero or trim, on any connection,
+ * drops buffered data it overlaps.
  */
 #include <config.h>
 
@@ -36,6 +39,7 @@
 #define INITIAL_WINDOW (64 * 1024)
 
 static uint64_t readahead_max = 4 * 1024 * 1024;
+static int chain_thread_model = NBDKIT_THREAD_MODEL_PARALLEL;
 
 static int
 ra_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
@@ -60,6 +64,39 @@ ra_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
 
 #define ra_config_help \
   "readahead-max=SIZE       The largest window read ahead (default 4M)."
+
+static int
+ra_get_ready (int thread_model)
+{
+  chain_thread_model = thread_model;
+  return 0;
+}
+
+/* Threads do not survive the server's fork into the background, so the
+ * prefetcher starts here.
+ */
+static int
+ra_after_fork (nbdkit_backend *backend)
+{
+  if (chain_thread_model == NBDKIT_THREAD_MODEL_PARALLEL)
+    ra_prefetch_start ();
+  else
+    nbdkit_debug ("readahead: thread model is not parallel: prefetching "
+                  "before each reply instead of in the background");
+  return 0;
+}
+
+static void
+ra_cleanup (nbdkit_backend *backend)
+{
+  ra_prefetch_stop ();
+}
+
+static void
+ra_unload (void)
+{
+  ra_prefetch_stop ();
+}
 
 static void *
 ra_open (nbdkit_next_open *next, nbdkit_context *context,
@@ -99,8 +136,20 @@ ra_prepare (nbdkit_next *next, void *handle, int readonly)
     return -1;
   h->size = size;
   h->use_cache = c == NBDKIT_CACHE_NATIVE;
+  h->below = next;
   nbdkit_debug ("readahead: prefetching with %s",
                 h->use_cache ? "CACHE requests below" : "a buffer");
+  return 0;
+}
+
+/* After this the context below is gone: no prefetch may still use it. */
+static int
+ra_finalize (nbdkit_next *next, void *handle)
+{
+  struct ra_handle *h = handle;
+
+  ra_prefetch_forget (h);
+  h->below = NULL;
   return 0;
 }
 
@@ -149,6 +198,8 @@ read_with_cache (nbdkit_next *next, struct ra_handle *h, void *buf,
   }
   if (next->pread (next, buf, count, offset, flags, err) == -1)
     return -1;
+  if (to > from && ra_prefetch_queue (h, from, to - from))
+    return 0;
   while (to > from) {
     uint32_t n = MIN (to - from, (uint64_t) readahead_max);
     int cerr;
@@ -264,9 +315,14 @@ static struct nbdkit_filter filter = {
   .description = "Detects sequential reads and fetches ahead of them.",
   .config = ra_config,
   .config_help = ra_config_help,
+  .unload = ra_unload,
+  .get_ready = ra_get_ready,
+  .after_fork = ra_after_fork,
+  .cleanup = ra_cleanup,
   .open = ra_open,
   .close = ra_close,
   .prepare = ra_prepare,
+  .finalize = ra_finalize,
   .pread = ra_pread,
   .pwrite = ra_pwrite,
   .zero = ra_zero,

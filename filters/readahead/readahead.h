@@ -6,10 +6,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <nbdkit-filter.h>
+
 struct ra_handle {
   pthread_mutex_t lock;         /* guards everything below */
   uint64_t size;                /* of the export */
   bool use_cache;               /* below caches: prefetch with CACHE */
+  nbdkit_next *below;           /* from .prepare to .finalize */
 
   /* Sequential detection. */
   uint64_t next_offset;         /* where the next read would continue */
@@ -37,5 +40,16 @@ extern void ra_unregister (struct ra_handle *h);
  * Called after a write, zero or trim reached the layer below.
  */
 extern void ra_invalidate (uint64_t offset, uint64_t count);
+
+/* The background prefetcher (readahead-prefetch.c). */
+extern void ra_prefetch_start (void);
+extern void ra_prefetch_stop (void);
+/* Queues a CACHE request below for H; false if there is no thread (the
+ * caller then does it itself).
+ */
+extern bool ra_prefetch_queue (struct ra_handle *h, uint64_t offset,
+                               uint32_t count);
+/* Drops H's queued requests and waits for one in progress. */
+extern void ra_prefetch_forget (struct ra_handle *h);
 
 #endif /* BLOCKKIT_READAHEAD_H */
