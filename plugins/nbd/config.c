@@ -153,8 +153,10 @@ nbdplug_config (const char *key, const char *value)
       cfg.tls = LIBNBD_TLS_REQUIRE;
     else {
       r = nbdkit_parse_bool (value);
-      if (r == -1)
+      if (r == -1) {
+        nbdkit_error ("nbd: tls=%s: expected off, on or require", value);
         return -1;
+      }
       cfg.tls = r ? LIBNBD_TLS_ALLOW : LIBNBD_TLS_DISABLE;
     }
   }
