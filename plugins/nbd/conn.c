@@ -356,9 +356,14 @@ conn_open (unsigned index)
       break;
   }
   if (h == NULL) {
-    nbdkit_error ("nbd: cannot connect to %s: %s",
+    /* GnuTLS's words for a failed check are terse: say what to look at. */
+    const char *hint =
+      msg && strstr (msg, "certificate verification") ?
+      " (the server's certificate is not signed by the CA in "
+      "tls-certificates=, or not for this host name)" : "";
+    nbdkit_error ("nbd: cannot connect to %s: %s%s",
                   nbdplug_describe_server (),
-                  msg ? msg : "unknown error");
+                  msg ? msg : "unknown error", hint);
     free (msg);
     errno = EIO;
     return NULL;
