@@ -109,6 +109,7 @@ ra_prefetch_stop (void)
     pthread_cond_broadcast (&work);
   }
   pthread_join (thread, NULL);
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&lock);
   running = false;
 }
 
