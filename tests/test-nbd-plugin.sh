@@ -382,4 +382,55 @@ cmp "$tmp/in9.img" "$tmp/out9.img" || fail "retry: data differs"
 lost=$(grep -c "to socket $tmp/r9 has ended" "$tmp/server.log" || :)
 (( lost >= 2 )) || fail "the remote's death was noticed $lost times, not 2"
 
+# ---- 10. A remote that stops answering: timeout= gives up on it; a
+# remote that accepts but never speaks: connect-timeout=.
+echo "== timeout= and connect-timeout="
+start_nbdkit "$tmp/r10" memory 8M
+remote10=$nbdkit_pid
+on_exit "kill -CONT $remote10"
+start_server "$tmp/p10" nbd socket="$tmp/r10" timeout=2
+nbdpy "$(nbd_uri "$tmp/p10")" "$tmp/stop10" <<'PYEOF' &
+import sys, os, time, nbd
+h = nbd.NBD(); h.connect_uri(sys.argv[1])
+h.pread(512, 0)
+open(sys.argv[2], "w").close()
+time.sleep(0.5)                       # the remote is stopped meanwhile
+t = time.time()
+try:
+    h.pread(512, 0)
+    raise SystemExit("a read from a stopped remote succeeded")
+except nbd.Error as e:
+    took = time.time() - t
+    print("stopped remote: %s after %.1f s" % (e.string, took))
+    assert 1.5 < took < 8, took
+PYEOF
+sh=$!
+for i in $(seq 100); do [[ -e "$tmp/stop10" ]] && break; sleep 0.1; done
+kill -STOP "$remote10"
+wait "$sh" || fail "timeout= did not end the wait for a stopped remote"
+kill -CONT "$remote10"
+grep -q "no reply within timeout=2 s" "$tmp/server.log" || fail "no timeout message"
+"$PYTHON" -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+time.sleep(120)' "$tmp/mute" &
+_cleanup_pids+=("$!")
+for i in $(seq 50); do [[ -S "$tmp/mute" ]] && break; sleep 0.1; done
+start=$SECONDS
+out=$(bk -U - nbd socket="$tmp/mute" connect-timeout=1 \
+      --run 'nbdinfo --size "$uri"' 2>&1) && fail "a mute remote was accepted"
+(( SECONDS - start < 10 )) || fail "connect-timeout=1 took $((SECONDS - start)) s"
+grep -q "no answer within connect-timeout=1 s" <<<"$out" || fail "mute remote: $out"
+
+# ---- 11. command= (a server on stdin/stdout, shared) and retry= (the
+# remote starts after the proxy).
+echo "== command= and retry="
+size=$(bk -U - nbd command=nbdkit arg=-s arg=--exit-with-parent arg=memory \
+          arg=6M --run 'nbdinfo --size "$uri"; nbdinfo --size "$uri"')
+[[ "$size" == $'6291456\n6291456' ]] || fail "command=: $size"
+(sleep 1.5; nbdkit -f -U "$tmp/r11" -P "$tmp/r11.pid" memory 7M \
+     >>"$tmp/nbdkit.log" 2>&1) &
+on_exit 'kill $(cat "$tmp/r11.pid")'
+start_server "$tmp/p11" nbd socket="$tmp/r11" shared=true retry=10
+[[ $(nbdinfo --size "$(nbd_uri "$tmp/p11")") == 7340032 ]] || fail "retry="
+
 echo "$0: ok"
