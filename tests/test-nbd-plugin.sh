@@ -12,7 +12,6 @@ requires nbdkit
 requires nbdinfo
 requires nbdcopy
 requires_nbdsh
-requires jq
 
 # start_nbdkit SOCKET ARGS...: Debian's nbdkit as the remote server.
 start_nbdkit() {
@@ -33,7 +32,11 @@ start_nbdkit() {
 # The capabilities and block sizes a client sees, as JSON without the
 # URI (which names the socket) and the protocol line.
 caps() {
-    nbdinfo --json "$1" | jq -S '.exports[0] | del(.uri)'
+    nbdinfo --json "$1" | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)["exports"][0]
+d.pop("uri", None)
+print(json.dumps(d, indent=2, sort_keys=True))'
 }
 
 # ---- 1. Bytes: a random image with holes, in and out again, byte for byte.
@@ -93,8 +96,12 @@ do
     # A remote that states no block sizes: blockkit itself then states
     # its defaults (1, 4096, 64M), which is the server's business.
     if ! grep -q block_size_minimum "$tmp/caps-remote"; then
-        jq -S 'del(.block_size_minimum, .block_size_preferred,
-                   .block_size_maximum)' "$tmp/caps-proxy" >"$tmp/caps-proxy2"
+        "$PYTHON" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("block_size_minimum", "block_size_preferred", "block_size_maximum"):
+    d.pop(k, None)
+print(json.dumps(d, indent=2, sort_keys=True))' "$tmp/caps-proxy" >"$tmp/caps-proxy2"
         mv "$tmp/caps-proxy2" "$tmp/caps-proxy"
     fi
     # A plugin cannot say "no zero" (the plugin API's can_zero false means
@@ -187,7 +194,8 @@ if type -P fio >/dev/null && fio --enghelp=nbd >/dev/null 2>&1; then
         --offset_increment=16M --verify=crc32c --do_verify=1 \
         --verify_fatal=1 --group_reporting --output-format=json \
         --output="$tmp/fio5.json") || fail "fio through connections=4"
-    jq -e '.jobs[0].error == 0' "$tmp/fio5.json" >/dev/null ||
+    "$PYTHON" -c 'import json, sys
+sys.exit(json.load(open(sys.argv[1]))["jobs"][0]["error"] != 0)' "$tmp/fio5.json" ||
         fail "fio reported an error"
 else
     echo "(fio's nbd engine is not available: nbdcopy only)"
