@@ -43,10 +43,13 @@ static gnutls_certificate_credentials_t x509_creds;
 static gnutls_psk_server_credentials_t psk_creds;
 static char *loaded_dir;        /* the directory the certificates came from */
 
-/* Replies up to this size are assembled into one TLS record (a copy);
- * larger payloads are sent from where they lie, record by record.
+/* How many bytes of replies are corked before they are flushed (see
+ * tls_send_iov).
  */
-#define CORK_MAX (64 * 1024)
+#define CORK_FLUSH (256 * 1024)
+
+/* Payloads at least this large are sent without the cork. */
+#define DIRECT_MIN (128 * 1024)
 
 static bool
 is_file (const char *path)
@@ -345,6 +348,23 @@ tls_recv (struct connection *conn, void *buf, size_t len)
   }
 }
 
+/* Flushes the corked records, waiting until all are sent. */
+static int
+uncork (gnutls_session_t s)
+{
+  int r;
+
+  do
+    r = gnutls_record_uncork (s, GNUTLS_RECORD_WAIT);
+  while (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN);
+  if (r < 0) {
+    debug ("TLS: sending: %s", gnutls_strerror (r));
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
 static int
 send_all (gnutls_session_t s, const char *p, size_t len)
 {
@@ -364,39 +384,49 @@ send_all (gnutls_session_t s, const char *p, size_t len)
   return 0;
 }
 
-/* A small reply (header and payload) leaves as one record; a large one
- * is sent piece by piece from where it lies, without a copy.
+/* Replies are corked: GnuTLS packs the bytes into full-size records and
+ * flushes them together with one writev.  Uncorked, every iovec (a
+ * 16-byte reply header too) would be a record and a system call of its
+ * own, which costs the client as much as us.  A large payload (a big
+ * read) is not corked but encrypted from where it lies, a record at a
+ * time: the cork's copy of it would cost more than the calls it saves.
  */
 int
 tls_send_iov (struct connection *conn, const struct iovec *iov, int iovcnt)
 {
   gnutls_session_t s = conn->tls;
-  size_t total = 0;
+  size_t corked = 0;
   int i;
 
-  for (i = 0; i < iovcnt; ++i)
-    total += iov[i].iov_len;
-  if (total <= CORK_MAX && iovcnt > 1) {
-    ssize_t r;
+  gnutls_record_cork (s);
+  for (i = 0; i < iovcnt; ++i) {
+    const char *p = iov[i].iov_base;
+    size_t len = iov[i].iov_len;
 
-    gnutls_record_cork (s);
-    for (i = 0; i < iovcnt; ++i)
-      if (send_all (s, iov[i].iov_base, iov[i].iov_len) == -1)
+    if (len >= DIRECT_MIN) {
+      if (uncork (s) == -1 || send_all (s, p, len) == -1)
         return -1;
-    do
-      r = gnutls_record_uncork (s, GNUTLS_RECORD_WAIT);
-    while (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN);
-    if (r < 0) {
-      debug ("TLS: sending: %s", gnutls_strerror (r));
-      errno = EIO;
-      return -1;
+      gnutls_record_cork (s);
+      corked = 0;
+      continue;
     }
-    return 0;
+    while (len > 0) {
+      size_t n = len < CORK_FLUSH - corked ? len : CORK_FLUSH - corked;
+
+      if (send_all (s, p, n) == -1)
+        return -1;
+      p += n;
+      len -= n;
+      corked += n;
+      if (corked == CORK_FLUSH) {
+        if (uncork (s) == -1)
+          return -1;
+        gnutls_record_cork (s);
+        corked = 0;
+      }
+    }
   }
-  for (i = 0; i < iovcnt; ++i)
-    if (send_all (s, iov[i].iov_base, iov[i].iov_len) == -1)
-      return -1;
-  return 0;
+  return uncork (s);
 }
 
 /* The Distinguished Name of the client's certificate, or of its issuer:
