@@ -255,6 +255,24 @@ size=$(bk -U - nbd "nbd+unix:///three?socket=$tmp/r7" --run 'nbdinfo --size "$ur
 [[ "$size" == 3145728 ]] || fail "magic uri key: size $size"
 size=$(bk -U - nbd socket="$tmp/r7" export=three --run 'nbdinfo --size "$uri"')
 [[ "$size" == 3145728 ]] || fail "export=: size $size"
+# dynamic-export=true: the client's export name and the remote's list.
+start_server "$tmp/p7" nbd socket="$tmp/r7" dynamic-export=true
+nbdinfo --list --json "$(nbd_uri "$tmp/p7")" | "$PYTHON" -c '
+import json, sys
+got = sorted((e["export-name"], e["export-size"])
+             for e in json.load(sys.stdin)["exports"])
+assert got == [("five", 5 << 20), ("three", 3 << 20)], got'
+[[ $(nbdinfo --size "$(nbd_uri "$tmp/p7" three)") == 3145728 ]] ||
+    fail "dynamic-export: three"
+[[ $(nbdinfo --size "$(nbd_uri "$tmp/p7" five)") == 5242880 ]] ||
+    fail "dynamic-export: five"
+expect_fail nbdinfo --size "$(nbd_uri "$tmp/p7" nope)" 2>/dev/null
+grep -q "export \"nope\":.*no export named" "$tmp/server.log" ||
+    fail "dynamic-export: no message for a missing export"
+# The URI's export is replaced by the client's.
+size=$(bk -U - "nbd+unix:///three?socket=$tmp/r7" dynamic-export=true \
+          --run 'nbdinfo --size "nbd+unix:///five?socket=$unixsocket"')
+[[ "$size" == 5242880 ]] || fail "dynamic-export with a URI: $size"
 bk "nbd+unix:///five?socket=$tmp/r7" --dump-plugin | grep -q '^libnbd_uri=1' ||
     fail "--dump-plugin through a URI"
 out=$(bk -U - "https://example.invalid/disk.img" 2>&1) && fail "https:// was accepted"

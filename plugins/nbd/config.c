@@ -146,6 +146,12 @@ nbdplug_config (const char *key, const char *value)
     cfg.export = value;
     cfg.have_export = true;
   }
+  else if (strcmp (key, "dynamic-export") == 0) {
+    r = nbdkit_parse_bool (value);
+    if (r == -1)
+      return -1;
+    cfg.dynamic_export = r;
+  }
   else if (strcmp (key, "tls") == 0) {
     if (strcasecmp (value, "require") == 0 ||
         strcasecmp (value, "required") == 0 ||
@@ -305,6 +311,19 @@ nbdplug_config_complete (void)
     return -1;
   }
 
+  if (cfg.dynamic_export) {
+    if (cfg.have_export) {
+      nbdkit_error ("nbd: export= and dynamic-export=true contradict "
+                    "each other (the client names the export)");
+      return -1;
+    }
+    if (cfg.shared || cfg.command || cfg.socket_fd >= 0) {
+      nbdkit_error ("nbd: dynamic-export=true needs a connection per "
+                    "client: not with shared=true, command= or socket-fd=");
+      return -1;
+    }
+  }
+
   /* A command or an inherited socket can only be connected once, so
    * every client has to share it.
    */
@@ -361,7 +380,7 @@ nbdplug_dump_plugin (void)
     printf ("libnbd_uri=%d\n", nbd_supports_uri (h));
   }
   printf ("libnbd_vsock=1\n");
-  printf ("libnbd_dynamic_list=0\n");
+  printf ("libnbd_dynamic_list=1\n");
   printf ("nbd_connections_max=64\n");
   nbd_close (h);
 }

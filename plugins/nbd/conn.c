@@ -38,15 +38,6 @@
  */
 #define DISCONNECT_GRACE_MS 2000
 
-static int64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 wake (struct conn *c)
 {
@@ -100,10 +91,10 @@ conn_thread (void *arg)
       if (nbd_aio_disconnect (h, 0) == -1)
         break;
       disconnecting = true;
-      deadline = now_ms () + DISCONNECT_GRACE_MS;
+      deadline = nbdplug_now_ms () + DISCONNECT_GRACE_MS;
     }
     if (disconnecting) {
-      int64_t left = deadline - now_ms ();
+      int64_t left = deadline - nbdplug_now_ms ();
       if (left <= 0)
         break;
       timeout = (int) left;
@@ -169,206 +160,17 @@ conn_thread (void *arg)
   return NULL;
 }
 
-/* Settings that are the same for every kind of address. */
-static int
-set_up_handle (struct nbd_handle *h, unsigned index)
-{
-  char name[32];
-
-  snprintf (name, sizeof name, "nbd-plugin-%u", index);
-  if (nbd_set_handle_name (h, name) == -1 ||
-      nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION) == -1 ||
-      nbd_set_full_info (h, true) == -1 ||
-      nbd_set_request_block_size (h, true) == -1)
-    return -1;
-  /* The server's buffer is overwritten by the reply or the request
-   * fails: zeroing it first would only cost time.
-   */
-  if (nbd_set_pread_initialize (h, false) == -1)
-    return -1;
-  if (cfg.uri == NULL && nbd_set_export_name (h, cfg.export) == -1)
-    return -1;
-
-  if (cfg.tls != -1 && nbd_set_tls (h, cfg.tls) == -1)
-    return -1;
-  if (cfg.tls_certificates &&
-      nbd_set_tls_certificates (h, cfg.tls_certificates) == -1)
-    return -1;
-  if (cfg.tls_verify != -1 &&
-      nbd_set_tls_verify_peer (h, cfg.tls_verify) == -1)
-    return -1;
-  if (cfg.tls_username &&
-      nbd_set_tls_username (h, cfg.tls_username) == -1)
-    return -1;
-  if (cfg.tls_psk && nbd_set_tls_psk_file (h, cfg.tls_psk) == -1)
-    return -1;
-  return 0;
-}
-
-/* Starts the connect for whichever address was configured. */
-static int
-start_connect (struct nbd_handle *h)
-{
-  static bool socket_fd_used;
-
-  if (cfg.uri)
-    return nbd_aio_connect_uri (h, cfg.uri);
-  if (cfg.socket)
-    return nbd_aio_connect_unix (h, cfg.socket);
-  if (cfg.hostname)
-    return nbd_aio_connect_tcp (h, cfg.hostname, cfg.port);
-  if (cfg.have_vsock) {
-    uint32_t port;
-    if (nbdkit_parse_uint32_t ("port", cfg.port, &port) == -1)
-      return -1;
-    return nbd_aio_connect_vsock (h, cfg.vsock_cid, port);
-  }
-  if (cfg.socket_fd >= 0) {
-    /* libnbd owns the socket from here on: it cannot be connected a
-     * second time, so a lost connection cannot be made again.
-     */
-    if (socket_fd_used) {
-      nbdkit_error ("nbd: socket-fd=%d was already used and lost; it "
-                    "cannot be reconnected", cfg.socket_fd);
-      errno = ENOTCONN;
-      return -2;
-    }
-    socket_fd_used = true;
-    return nbd_aio_connect_socket (h, cfg.socket_fd);
-  }
-  return nbd_aio_connect_command (h, cfg.command);
-}
-
-/* Drives the connect and the handshake to the end, within the
- * deadline.  Returns 0 when the handle is ready for requests; -1 with
- * the reason in *MSG (a copy) otherwise.
- */
-static int
-finish_connect (struct nbd_handle *h, char **msg)
-{
-  int64_t deadline = cfg.connect_timeout ?
-    now_ms () + (int64_t) cfg.connect_timeout * 1000 : 0;
-
-  while (nbd_aio_is_connecting (h) || nbd_aio_is_negotiating (h)) {
-    struct pollfd pfd;
-    unsigned dir = nbd_aio_get_direction (h);
-    int timeout = -1, r;
-
-    if (deadline) {
-      int64_t left = deadline - now_ms ();
-      if (left <= 0) {
-        if (asprintf (msg, "no answer within connect-timeout=%u s",
-                      cfg.connect_timeout) == -1)
-          *msg = NULL;
-        return -1;
-      }
-      timeout = (int) (left < 1000 ? left : 1000);
-    }
-    pfd.fd = nbd_aio_get_fd (h);
-    pfd.events = 0;
-    if (dir & LIBNBD_AIO_DIRECTION_READ)
-      pfd.events |= POLLIN;
-    if (dir & LIBNBD_AIO_DIRECTION_WRITE)
-      pfd.events |= POLLOUT;
-    pfd.revents = 0;
-    r = poll (&pfd, 1, timeout);
-    if (r == -1 && errno != EINTR) {
-      if (asprintf (msg, "poll: %s", strerror (errno)) == -1)
-        *msg = NULL;
-      return -1;
-    }
-    r = 0;
-    if (pfd.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))
-      r = nbd_aio_notify_read (h);
-    else if (pfd.revents & POLLOUT)
-      r = nbd_aio_notify_write (h);
-    if (r == -1) {
-      *msg = strdup (nbd_get_error ());
-      return -1;
-    }
-  }
-  if (!nbd_aio_is_ready (h)) {
-    *msg = strdup (nbd_get_error () ? nbd_get_error ()
-                   : "the server ended the handshake");
-    return -1;
-  }
-  return 0;
-}
-
-/* One attempt: a new handle, connected and through the handshake. */
-static struct nbd_handle *
-try_connect (unsigned index, char **msg, bool *fatal)
-{
-  struct nbd_handle *h = nbd_create ();
-  int r;
-
-  *msg = NULL;
-  *fatal = false;
-  if (h == NULL) {
-    *msg = strdup (nbd_get_error ());
-    *fatal = true;
-    return NULL;
-  }
-  if (set_up_handle (h, index) == -1) {
-    *msg = strdup (nbd_get_error ());
-    *fatal = true;                /* a setting is wrong: retrying won't help */
-    nbd_close (h);
-    return NULL;
-  }
-  r = start_connect (h);
-  if (r == -2) {
-    *fatal = true;
-    nbd_close (h);
-    return NULL;
-  }
-  if (r == -1 || finish_connect (h, msg) == -1) {
-    if (*msg == NULL && nbd_get_error ())
-      *msg = strdup (nbd_get_error ());
-    nbd_close (h);
-    return NULL;
-  }
-  return h;
-}
-
 struct conn *
-conn_open (unsigned index)
+conn_open (unsigned index, const char *export)
 {
   struct conn *c;
-  struct nbd_handle *h = NULL;
+  struct nbd_handle *h;
   sigset_t all, old;
-  unsigned attempt;
-  char *msg = NULL;
-  bool fatal = false;
   int err;
 
-  for (attempt = 0; attempt <= cfg.retry; ++attempt) {
-    if (attempt > 0) {
-      nbdkit_debug ("nbd: connect to %s failed (%s), retry %u of %u",
-                    nbdplug_describe_server (), msg ? msg : "?",
-                    attempt, cfg.retry);
-      /* nbdkit_nanosleep returns early when the server shuts down. */
-      if (nbdkit_nanosleep (1, 0) == -1)
-        break;
-    }
-    free (msg);
-    h = try_connect (index, &msg, &fatal);
-    if (h || fatal)
-      break;
-  }
-  if (h == NULL) {
-    /* GnuTLS's words for a failed check are terse: say what to look at. */
-    const char *hint =
-      msg && strstr (msg, "certificate verification") ?
-      " (the server's certificate is not signed by the CA in "
-      "tls-certificates=, or not for this host name)" : "";
-    nbdkit_error ("nbd: cannot connect to %s: %s%s",
-                  nbdplug_describe_server (),
-                  msg ? msg : "unknown error", hint);
-    free (msg);
-    errno = EIO;
+  h = nbdplug_connect (index, export, NULL);
+  if (h == NULL)
     return NULL;
-  }
-  free (msg);
 
   c = calloc (1, sizeof *c);
   if (c == NULL) {

@@ -17,6 +17,8 @@
 
 #include <libnbd.h>
 
+struct nbdkit_exports;
+
 /* Where the server is and how to talk to it: set by .config, read-only
  * once .config_complete has run.
  */
@@ -34,6 +36,7 @@ struct nbd_settings {
 
   const char *export;           /* export= (default "") */
   bool have_export;
+  bool dynamic_export;          /* the client's export name is passed on */
 
   int tls;                      /* LIBNBD_TLS_*, or -1 when not given */
   const char *tls_certificates;
@@ -65,6 +68,7 @@ extern const char *nbdplug_describe_server (void);
   "socket-fd=FD                An inherited, connected socket (implies shared)\n" \
   "command=CMD [arg=ARG]...    Run a server speaking NBD on stdin/stdout\n" \
   "export=NAME                 Export name on the server (default \"\")\n" \
+  "dynamic-export=BOOL         Pass on the client's export name (and list)\n" \
   "tls=off|on|require          TLS towards the server\n" \
   "tls-certificates=DIR        X.509 client certificates and CA\n" \
   "tls-verify=BOOL             Verify the server's certificate (default true)\n" \
@@ -105,7 +109,16 @@ struct req {
   int err;                      /* errno from the server or libnbd */
 };
 
-extern struct conn *conn_open (unsigned index);
+/* connect.c: a handle through the handshake, on EXPORT (NULL: the
+ * configured one); or, given LIST, one that listed the server's
+ * exports into it.  NULL after nbdkit_error.
+ */
+extern struct nbd_handle *nbdplug_connect (unsigned index,
+                                           const char *export,
+                                           struct nbdkit_exports *list);
+extern int64_t nbdplug_now_ms (void);
+
+extern struct conn *conn_open (unsigned index, const char *export);
 extern void conn_close (struct conn *c);
 extern bool conn_is_dead (struct conn *c);
 extern void req_init (struct req *r);

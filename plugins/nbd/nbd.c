@@ -64,7 +64,7 @@ group_dead (struct group *g)
 }
 
 static struct group *
-group_open (void)
+group_open (const char *export)
 {
   struct group *g;
   unsigned want = cfg.connections, i;
@@ -74,7 +74,7 @@ group_open (void)
     nbdkit_error ("nbd: calloc: %m");
     return NULL;
   }
-  g->conns[0] = conn_open (0);
+  g->conns[0] = conn_open (0, export);
   if (g->conns[0] == NULL) {
     free (g);
     return NULL;
@@ -92,7 +92,7 @@ group_open (void)
     want = 1;
   }
   for (i = 1; i < want; ++i) {
-    g->conns[i] = conn_open (i);
+    g->conns[i] = conn_open (i, export);
     if (g->conns[i] == NULL) {
       group_free (g);
       return NULL;
@@ -139,7 +139,7 @@ nbdplug_after_fork (void)
    */
   if (!cfg.shared)
     return 0;
-  shared_group = group_open ();
+  shared_group = group_open (NULL);
   if (shared_group == NULL)
     return -1;
   shared_group->refs = 1;
@@ -166,7 +166,7 @@ get_shared_group (void)
    * they close (their requests fail with EIO meanwhile).
    */
   if (shared_group == NULL || group_dead (shared_group)) {
-    g = group_open ();
+    g = group_open (NULL);
     if (g == NULL) {
       pthread_mutex_unlock (&shared_lock);
       return NULL;
@@ -185,6 +185,24 @@ get_shared_group (void)
   return g;
 }
 
+/* With dynamic-export our clients see the other server's list; without
+ * it there is one export, whichever name the client gives.
+ */
+static int
+nbdplug_list_exports (int readonly, int is_tls,
+                      struct nbdkit_exports *exports)
+{
+  struct nbd_handle *h;
+
+  if (!cfg.dynamic_export)
+    return nbdkit_use_default_export (exports);
+  h = nbdplug_connect (0, NULL, exports);
+  if (h == NULL)
+    return -1;
+  nbd_close (h);
+  return 0;
+}
+
 static void *
 nbdplug_open (int readonly)
 {
@@ -194,7 +212,9 @@ nbdplug_open (int readonly)
     nbdkit_error ("nbd: malloc: %m");
     return NULL;
   }
-  h->g = cfg.shared ? get_shared_group () : group_open ();
+  /* dynamic-export: the export the client asked us for. */
+  h->g = cfg.shared ? get_shared_group ()
+    : group_open (cfg.dynamic_export ? nbdkit_export_name () : NULL);
   if (h->g == NULL) {
     free (h);
     return NULL;
@@ -492,6 +512,7 @@ static struct nbdkit_plugin plugin = {
   .dump_plugin        = nbdplug_dump_plugin,
   .after_fork         = nbdplug_after_fork,
   .cleanup            = nbdplug_cleanup,
+  .list_exports       = nbdplug_list_exports,
   .open               = nbdplug_open,
   .close              = nbdplug_close,
   .get_size           = nbdplug_get_size,
