@@ -333,43 +333,94 @@ z_fill (struct allocator *a, int c, uint64_t count, uint64_t offset)
   return modify ((struct zstd_allocator *) a, NULL, c, count, offset, false);
 }
 
-static int
-z_extents (struct allocator *a, uint64_t count, uint64_t offset,
-           allocator_extent_fn fn, void *opaque)
+/* Runs are collected under the lock a batch at a time and passed on
+ * after it is dropped, so that FN may use this allocator.
+ */
+#define RUNS_PER_BATCH 1024
+
+struct zrun {
+  uint64_t offset, length;
+  uint32_t type;
+};
+
+static void
+add_run (struct zrun *runs, size_t *n, uint64_t offset, uint64_t length,
+         uint32_t type)
 {
-  struct zstd_allocator *z = (struct zstd_allocator *) a;
-  struct extent_merger m = { .fn = fn, .opaque = opaque };
+  if (*n > 0 && runs[*n - 1].type == type &&
+      runs[*n - 1].offset + runs[*n - 1].length == offset)
+    runs[*n - 1].length += length;
+  else
+    runs[(*n)++] = (struct zrun) { offset, length, type };
+}
+
+/* Collect the runs from POS on (up to END) until the batch is nearly
+ * full; returns where it stopped.  Caller holds the lock.
+ */
+static uint64_t
+collect (struct zstd_allocator *z, uint64_t pos, uint64_t end,
+         struct zrun *runs, size_t *n)
+{
   const uint32_t hole = NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO;
-  uint64_t end = offset + count, pos = offset;
   size_t i;
 
-  if (end < offset)
-    end = UINT64_MAX;
-  pthread_mutex_lock (&z->lock);
-  for (i = chunk_index (z, (offset / PAGE) & ~(CHUNK_PAGES - 1));
-       i < z->nchunks && pos < end && m.result == 0; ++i) {
+  for (i = chunk_index (z, (pos / PAGE) & ~(CHUNK_PAGES - 1));
+       i < z->nchunks && pos < end && *n < RUNS_PER_BATCH - 2; ++i) {
     struct chunk *c = z->chunks[i];
     uint64_t cstart = c->first * PAGE, j;
 
     if (cstart >= end)
       break;
     if (cstart > pos) {         /* a missing chunk: one hole */
-      extent_merger_add (&m, pos, cstart - pos, hole);
+      add_run (runs, n, pos, cstart - pos, hole);
       pos = cstart;
     }
-    for (j = (pos - cstart) / PAGE; j < CHUNK_PAGES && pos < end; ++j) {
+    for (j = (pos - cstart) / PAGE;
+         j < CHUNK_PAGES && pos < end && *n < RUNS_PER_BATCH - 2; ++j) {
       const struct zpage *p = &c->page[j];
-      uint64_t n = MIN (end, cstart + (j + 1) * PAGE) - pos;
+      uint64_t len = MIN (end, cstart + (j + 1) * PAGE) - pos;
 
-      extent_merger_add (&m, pos, n,
-                         p->data == NULL ? hole
-                         : p->zero ? NBDKIT_EXTENT_ZERO : 0);
-      pos += n;
+      add_run (runs, n, pos, len,
+               p->data == NULL ? hole : p->zero ? NBDKIT_EXTENT_ZERO : 0);
+      pos += len;
     }
   }
-  pthread_mutex_unlock (&z->lock);
-  if (pos < end)
-    extent_merger_add (&m, pos, end - pos, hole);
+  /* Stopped with room left: no chunk is left before END, so the rest
+   * is one hole.
+   */
+  if (pos < end && *n < RUNS_PER_BATCH - 2) {
+    add_run (runs, n, pos, end - pos, hole);
+    pos = end;
+  }
+  return pos;
+}
+
+static int
+z_extents (struct allocator *a, uint64_t count, uint64_t offset,
+           allocator_extent_fn fn, void *opaque)
+{
+  struct zstd_allocator *z = (struct zstd_allocator *) a;
+  struct extent_merger m = { .fn = fn, .opaque = opaque };
+  uint64_t end = offset + count, pos = offset;
+  struct zrun *runs;
+  size_t n, i;
+
+  if (end < offset)
+    end = UINT64_MAX;
+  runs = malloc (RUNS_PER_BATCH * sizeof *runs);
+  if (runs == NULL) {
+    nbdkit_error ("allocator=zstd: malloc: %m");
+    return -1;
+  }
+  while (pos < end && m.result == 0) {
+    n = 0;
+    pthread_mutex_lock (&z->lock);
+    pos = collect (z, pos, end, runs, &n);
+    pthread_mutex_unlock (&z->lock);
+    for (i = 0; i < n; ++i)
+      extent_merger_add (&m, runs[i].offset, runs[i].length, runs[i].type);
+  }
+  free (runs);
   return extent_merger_finish (&m);
 }
 

@@ -148,39 +148,34 @@ sp_zero (struct allocator *a, uint64_t count, uint64_t offset)
 }
 
 /* The sparse array reports allocated and missing runs; allocated pages
- * that hold only zeroes are told apart here by reading them, as
+ * that hold only zeroes are told apart here by looking at them, as
  * nbdkit does (they are rare: only written zeroes make them).
+ *
+ * The runs are collected first, a batch at a time, and only looked at
+ * and passed on once sparse_array_extents has returned: it holds the
+ * array's read lock while calling back, and taking that lock again
+ * (to look at a page, or in FN, which may read this very array) could
+ * deadlock behind a waiting writer.
  */
-struct sp_extents_ctx {
-  struct sparse_array *sa;
-  struct extent_merger m;
-  unsigned char *page;
+#define RUNS_PER_BATCH 1024
+
+struct sp_run {
+  uint64_t offset, length;
+  bool allocated;
+};
+
+struct sp_batch {
+  struct sp_run run[RUNS_PER_BATCH];
+  size_t n;
 };
 
 static int
-sp_run (void *opaque, uint64_t offset, uint64_t length, bool allocated)
+sp_collect (void *opaque, uint64_t offset, uint64_t length, bool allocated)
 {
-  struct sp_extents_ctx *ctx = opaque;
-  uint64_t end = offset + length;
+  struct sp_batch *b = opaque;
 
-  if (!allocated) {
-    extent_merger_add (&ctx->m, offset, length,
-                       NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO);
-    return ctx->m.result;
-  }
-  while (offset < end && ctx->m.result == 0) {
-    uint64_t page_end = (offset | (SPARSE_PAGE_SIZE - 1)) + 1;
-    uint64_t page_start = page_end - SPARSE_PAGE_SIZE;
-    uint64_t n = MIN (end, page_end) - offset;
-
-    /* The whole page decides, even if only part of it is asked for. */
-    sparse_array_read (ctx->sa, ctx->page, SPARSE_PAGE_SIZE, page_start);
-    extent_merger_add (&ctx->m, offset, n,
-                       sparse_is_zero (ctx->page, SPARSE_PAGE_SIZE)
-                       ? NBDKIT_EXTENT_ZERO : 0);
-    offset += n;
-  }
-  return ctx->m.result;
+  b->run[b->n++] = (struct sp_run) { offset, length, allocated };
+  return b->n == RUNS_PER_BATCH ? 1 : 0;
 }
 
 static int
@@ -188,22 +183,46 @@ sp_extents (struct allocator *a, uint64_t count, uint64_t offset,
             allocator_extent_fn fn, void *opaque)
 {
   struct sparse_allocator *s = (struct sparse_allocator *) a;
-  struct sp_extents_ctx ctx = {
-    .sa = s->sa,
-    .m = { .fn = fn, .opaque = opaque },
-  };
-  int r;
+  struct extent_merger m = { .fn = fn, .opaque = opaque };
+  uint64_t end = offset + count;
+  struct sp_batch *b;
+  size_t i;
 
-  ctx.page = malloc (SPARSE_PAGE_SIZE);
-  if (ctx.page == NULL) {
+  if (end < offset)
+    end = UINT64_MAX;
+  b = malloc (sizeof *b);
+  if (b == NULL) {
     nbdkit_error ("allocator=sparse: malloc: %m");
     return -1;
   }
-  r = sparse_array_extents (s->sa, count, offset, sp_run, &ctx);
-  free (ctx.page);
-  if (r == -1 || ctx.m.result == -1)
-    return -1;
-  return extent_merger_finish (&ctx.m);
+  while (offset < end && m.result == 0) {
+    b->n = 0;
+    if (sparse_array_extents (s->sa, end - offset, offset,
+                              sp_collect, b) == -1 || b->n == 0)
+      break;
+    for (i = 0; i < b->n && m.result == 0; ++i) {
+      uint64_t o = b->run[i].offset, e = o + b->run[i].length;
+
+      if (!b->run[i].allocated) {
+        extent_merger_add (&m, o, e - o,
+                           NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO);
+        continue;
+      }
+      while (o < e && m.result == 0) {
+        uint64_t page_end = (o | (SPARSE_PAGE_SIZE - 1)) + 1;
+        uint64_t n = MIN (e, page_end) - o;
+
+        /* The whole page decides, even if only part of it is asked. */
+        extent_merger_add (&m, o, n,
+                           sparse_array_page_is_zero (s->sa, o)
+                           ? NBDKIT_EXTENT_ZERO : 0);
+        o += n;
+      }
+    }
+    offset = b->run[b->n - 1].offset + b->run[b->n - 1].length;
+  }
+  free (b);
+  return extent_merger_finish (&m);
 }
 
 static const struct allocator_functions sparse_functions = {

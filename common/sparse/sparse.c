@@ -400,6 +400,22 @@ sparse_array_fill (struct sparse_array *sa, int c,
   return ret;
 }
 
+bool
+sparse_array_page_is_zero (struct sparse_array *sa, uint64_t offset)
+{
+  const unsigned char *page;
+  bool r;
+
+  pthread_rwlock_t *lock = read_lock (sa);
+  page = lookup_page (sa, offset >> SPARSE_PAGE_BITS);
+  /* Checked in place: no copy, and a page of data usually differs
+   * from zero in its first bytes.
+   */
+  r = page == NULL || sparse_is_zero (page, SPARSE_PAGE_SIZE);
+  pthread_rwlock_unlock (lock);
+  return r;
+}
+
 /* Span in bytes of one slot of a node at LEVEL. */
 static inline uint64_t
 slot_span (unsigned level)

@@ -99,6 +99,10 @@ extern int sparse_array_extents (struct sparse_array *sa,
                                  uint64_t count, uint64_t offset,
                                  sparse_extent_fn fn, void *opaque);
 
+/* True if the page holding OFFSET is missing or all zero. */
+extern bool sparse_array_page_is_zero (struct sparse_array *sa,
+                                       uint64_t offset);
+
 /* Number of pages currently allocated (for tests and debugging). */
 extern uint64_t sparse_array_pages (struct sparse_array *sa);
 
