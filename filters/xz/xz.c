@@ -85,8 +85,10 @@ xz_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
   if (strcmp (key, "xz-max-block") == 0 || strcmp (key, "maxblock") == 0) {
     int64_t r = nbdkit_parse_size (value);
 
-    if (r == -1)
+    if (r == -1) {
+      nbdkit_error ("%s=%s: expected a size", key, value);
       return -1;
+    }
     if (r < 1) {
       nbdkit_error ("%s=%s: must be at least 1 byte", key, value);
       return -1;

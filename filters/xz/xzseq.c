@@ -163,7 +163,7 @@ static int
 seq_read_locked (struct xzseq *s, nbdkit_next *next, uint8_t *buf,
                  uint64_t rel, uint32_t count, int *err)
 {
-  uint64_t end = rel + count, p = rel;
+  uint64_t end = rel + count, p = rel, target = end;
   struct cursor *c;
 
   c = best_cursor (s, rel);
@@ -178,24 +178,32 @@ seq_read_locked (struct xzseq *s, nbdkit_next *next, uint8_t *buf,
     ring_copy (s, c, p, n, buf);
     p += n;
   }
+  /* A block that fits in the window is decoded to its end at once, so
+   * that its check is verified before any of it is served; a larger one
+   * cannot be, and is served as it is decoded.
+   */
+  if (s->b->usize <= s->window)
+    target = s->b->usize;
   /* The rest is decoded into the ring (skipped bytes too: they stay
    * there for a reordered request that wants them next) and copied out.
    */
-  while (p < end) {
+  while (c->pos < target) {
     uint64_t pos0 = c->pos;
     size_t at = pos0 % s->window;
     size_t k = s->window - at;
 
-    if (k > end - pos0)
-      k = end - pos0;
+    if (k > target - pos0)
+      k = target - pos0;
     if (xz_dec_read (&c->dec, next, c->ring + at, k, err) == -1) {
       cursor_stop (c);
       return -1;
     }
     c->pos += k;
-    if (c->pos > p) {
-      memcpy (buf + (p - rel), c->ring + at + (p - pos0), c->pos - p);
-      p = c->pos;
+    if (c->pos > p && p < end) {
+      uint64_t stop = c->pos < end ? c->pos : end;
+
+      memcpy (buf + (p - rel), c->ring + at + (p - pos0), stop - p);
+      p = stop;
     }
   }
   return 0;
