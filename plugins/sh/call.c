@@ -198,16 +198,17 @@ report_script_error (char *ebuf)
   size_t n;
   int err;
 
+  /* Trailing whitespace (the final newline at least) is not part of it. */
+  n = strlen (ebuf);
+  while (n > 0 && isspace ((unsigned char) ebuf[n-1]))
+    ebuf[--n] = '\0';
+
   err = errno_of_word (p, &n);
   if (err) {
     p += n;
     while (isspace ((unsigned char) *p))
       p++;
   }
-  /* Trailing whitespace (the final newline at least) is not part of it. */
-  n = strlen (p);
-  while (n > 0 && isspace ((unsigned char) p[n-1]))
-    p[--n] = '\0';
 
   if (err == 0 && *p == '\0')
     call_error ("", "script exited with error, "

@@ -452,13 +452,18 @@ script_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
 /* ---------------------------------------------------------------- */
 /* Capabilities */
 
-/* exit 0 is true, exit 3 false; missing is MISSING_ANSWER. */
+/* exit 0 is true, exit 3 false; missing is MISSING_ANSWER.  When eval
+ * was not given can_X but was given X, the answer is true without
+ * running anything (not even missing=), as established.
+ */
 static int
 boolean_method (void *handle, const char *method, int missing_answer)
 {
   struct handle *h = handle;
   const char *args[] = { h->h, NULL };
 
+  if (missing_answer == 1 && !script_has_method (method))
+    return 1;
   switch (call_run (method, args, NULL, 0, NULL)) {
   case CALL_OK: return 1;
   case CALL_FALSE: return 0;
@@ -529,6 +534,9 @@ tristate_method (void *handle, const char *method, int none, int emulate,
   struct call_output out = { 0 };
   int r = -1;
 
+  /* As for booleans: eval's cache given without can_cache is native. */
+  if (missing_answer == native && !script_has_method (method))
+    return native;
   switch (call_run (method, args, NULL, 0, &out)) {
   case CALL_OK:
     call_chomp (out.data);
