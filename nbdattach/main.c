@@ -46,6 +46,10 @@ static const char *pidfile;         /* -P */
 static bool swap_mode;              /* --swap */
 static bool use_ioctl;              /* --ioctl */
 static const char *reattach_target; /* --reattach */
+static bool no_retry;               /* --no-retry */
+
+/* How long --check waits for a read of the device. */
+#define CHECK_IO_TIMEOUT_MS 5000
 
 /* Written by the signal handler, read by the main thread's poll. */
 static int signal_pipe[2] = { -1, -1 };
@@ -59,6 +63,7 @@ enum {
   FILTER_OPTION,
   IOCTL_OPTION,
   LIST_OPTION,
+  NO_RETRY_OPTION,
   REATTACH_OPTION,
   SWAP_OPTION,
   TIMEOUT_OPTION,
@@ -82,6 +87,7 @@ static const struct option long_options[] = {
   { "ioctl", no_argument, NULL, IOCTL_OPTION },
   { "list", no_argument, NULL, LIST_OPTION },
   { "name", required_argument, NULL, 'n' },
+  { "no-retry", no_argument, NULL, NO_RETRY_OPTION },
   { "pidfile", required_argument, NULL, 'P' },
   { "readonly", no_argument, NULL, 'r' },
   { "read-only", no_argument, NULL, 'r' },
@@ -124,6 +130,7 @@ usage (void)
 "  -P, --pidfile FILE    write the daemon's pid\n"
 "      --swap            lock memory and avoid the OOM killer (for swap)\n"
 "      --ioctl           use the old ioctl interface instead of netlink\n"
+"      --no-retry        no automatic retry filter for remote plugins\n"
 "  -v, --verbose         debug messages\n"
 "  -D, --debug NAME.FLAG=N  plugin debug flag\n"
 "  -h, --help; -V, --version\n"
@@ -313,8 +320,16 @@ static int
 do_check (const char *arg)
 {
   int index = find_device (arg);
+  char why[256];
 
-  return index >= 0 && device_connected (index) ? EXIT_SUCCESS : 1;
+  if (index < 0 || !device_connected (index))
+    return 1;
+  /* Connected is not enough: its data must be readable. */
+  if (device_io_probe (index, CHECK_IO_TIMEOUT_MS, why, sizeof why) == -1) {
+    fprintf (stderr, "nbdattach: %s\n", why);
+    return 2;
+  }
+  return EXIT_SUCCESS;
 }
 
 /* ---- attaching ---- */
@@ -674,6 +689,9 @@ main (int argc, char *argv[])
     case LIST_OPTION:
       list = true;
       break;
+    case NO_RETRY_OPTION:
+      no_retry = true;
+      break;
     case REATTACH_OPTION:
       reattach_target = optarg;
       break;
@@ -719,7 +737,12 @@ main (int argc, char *argv[])
     if (reattach_target)
       fprintf (stderr, "nbdattach: %s: its daemon is gone, reattaching\n",
                reattach_target);
+    filters = filters_with_auto_retry (cfg.plugin, filters, &n_filters,
+                                       no_retry);
+    if (filters == NULL)
+      die ("out of memory");
     top = chain_load (cfg.plugin, filters, n_filters);
+    free (filters);
     config_configure_chain (&cfg);
     if (check_config) {
       print_command_line (&cfg);
@@ -738,7 +761,12 @@ main (int argc, char *argv[])
     die ("--reattach needs the netlink interface (not --ioctl)");
 
   if (config == NULL) {
-    top = chain_load (argv[optind], filters, n_filters);
+    char **all = filters_with_auto_retry (argv[optind], filters, &n_filters,
+                                          no_retry);
+    if (all == NULL)
+      die ("out of memory");
+    top = chain_load (argv[optind], all, n_filters);
+    free (all);
     free (filters);
     chain_configure (argc - optind - 1, argv + optind + 1);
   }

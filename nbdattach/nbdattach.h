@@ -108,4 +108,11 @@ extern void notify_systemd (const char *state);
 /* Settings shared by the files. */
 extern bool verbose_option;
 
+/* remote.c: the retry filter for remote plugins by default. */
+extern bool plugin_is_remote (const char *plugin);
+extern char **filters_with_auto_retry (const char *plugin, char **filters,
+                                       size_t *n, bool no_retry);
+extern int device_io_probe (int index, int timeout_ms, char *why,
+                            size_t len);
+
 #endif /* NBDATTACH_H */

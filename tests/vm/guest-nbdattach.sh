@@ -215,4 +215,7 @@ ioctl_path () {
 }
 check ioctl ioctl_path
 
+# 9. Remote disks: the nbd plugin over TLS, server restarts.
+source "$(dirname "$0")/guest-remote.sh"
+
 echo "guest checks done"
