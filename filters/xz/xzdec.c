@@ -33,7 +33,7 @@ data_error (lzma_ret r)
 {
   switch (r) {
   case LZMA_DATA_ERROR:
-    return "corrupt data";
+    return "corrupt data (bad compressed data, sizes or check)";
   case LZMA_BUF_ERROR:
     return "truncated data";
   case LZMA_OPTIONS_ERROR:

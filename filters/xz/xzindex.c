@@ -38,7 +38,8 @@ index_error (lzma_ret r)
 {
   switch (r) {
   case LZMA_FORMAT_ERROR:
-    return "not an xz file (no xz stream header or footer found)";
+    return "not an xz file, or truncated (no xz stream header or "
+      "footer where one should be)";
   case LZMA_OPTIONS_ERROR:
     return "the file uses xz features this liblzma does not support";
   case LZMA_DATA_ERROR:
