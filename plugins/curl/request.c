@@ -340,8 +340,11 @@ head_size (CURL *c)
     return -2;
   }
   curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &code);
-  if (is_http (c) && (code == 404 || code == 410)) {
-    /* Not there: a GET would say the same. */
+  if (is_http (c) && (code == 401 || code == 404 || code == 407 ||
+                      code == 410)) {
+    /* Not there, or not without credentials: a GET would say the same
+     * (a server that wants GET only answers 403 or 405).
+     */
     report (c, &x, rc, "asking for the size (HEAD)");
     return -2;
   }
