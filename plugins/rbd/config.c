@@ -392,9 +392,18 @@ rbdp_after_fork (void)
   }
   rbd.object_size = info.obj_size;
   rbd_get_features (rbd.image, &features);
-  /* A clone: rbd_get_parent_info2-style lookups are version dependent;
-   * the parent pool id in rbd_image_info_t is there in every release. */
-  rbd.has_parent = info.parent_pool != -1;
+  /* A clone?  (rbd_image_info_t's parent fields are no longer filled in.) */
+  {
+    rbd_linked_image_spec_t pimage;
+    rbd_snap_spec_t psnap;
+    if (rbd_get_parent (rbd.image, &pimage, &psnap) == 0) {
+      rbd.has_parent = true;
+      nbdkit_debug ("rbd: a clone of %s/%s@%s", pimage.pool_name,
+                    pimage.image_name, psnap.name);
+      rbd_linked_image_spec_cleanup (&pimage);
+      rbd_snap_spec_cleanup (&psnap);
+    }
+  }
   rbd.cache = rados_conf_get (rbd.cluster, "rbd_cache", val, sizeof val) == 0 &&
               strcmp (val, "true") == 0;
 
