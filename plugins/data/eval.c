@@ -469,10 +469,12 @@ eval_source (const struct node *n, struct cursor *c, uint64_t skip,
       return -1;
     }
   }
-  /* Slices of files and scripts are cut at their end, as nbdkit does,
-   * except that a script's slice may not start past it.
+  /* Slices of files are cut at their end, as nbdkit does, and so are
+   * a script's [:M]; but a script's [N:M] with N > 0 must lie within
+   * its output.
    */
-  if (r == 0 && n->type == N_SCRIPT && total < skip) {
+  if (r == 0 && n->type == N_SCRIPT &&
+      (total < skip || (skip > 0 && has_limit && total < skip + limit))) {
     nbdkit_error ("data: [N:M] does not describe a valid slice: %s "
                   "has only %" PRIu64 " bytes", what, total);
     return -1;
@@ -668,6 +670,9 @@ eval_item (struct evaluator *ev, const struct node *n,
     return copy_image (ev, n->u.rep.child, *scope, c, n->u.rep.count, NULL);
 
   case N_SLICE:
+    /* [N:N] is empty wherever N is, as in nbdkit. */
+    if (n->u.slice.has_end && n->u.slice.start == n->u.slice.end)
+      return 0;
     switch (n->u.slice.child->type) {
     case N_BYTE: case N_STRING: case N_FILL: case N_FILE: case N_SCRIPT:
       return slice_direct (n, c);

@@ -641,5 +641,16 @@ data_parse (const char *expr, const char *what,
 
   if (root == NULL)
     return NULL;
-  return data_simplify (root);
+  root = data_simplify (root);
+  /* A whole expression that is one group is that group's contents:
+   * written in place at the start of an empty disk they give the same
+   * bytes, and nbdkit writes them so (which shows in block status).
+   */
+  while (root->u.list.n == 1 && root->u.list.v[0]->type == N_GROUP) {
+    struct node *inner = root->u.list.v[0];
+    free (root->u.list.v);
+    free (root);
+    root = inner;
+  }
+  return root;
 }

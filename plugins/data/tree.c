@@ -9,7 +9,8 @@
  * see.  The rules (found by comparing nbdinfo --map of many
  * expressions with nbdkit 1.32):
  *
- *   - adjacent bytes merge into one string ("0 0 1");
+ *   - adjacent bytes merge into one string ("0 0 1"), and a byte into
+ *     a fill of the same byte just before it;
  *   - a string of two or more equal bytes becomes a fill, and a byte
  *     repeated N > 1 times too; a fill of zeroes is a zero request, so
  *     it leaves a hole ("0 0", le16:0, 0*100) where a single written 0
@@ -286,9 +287,18 @@ simplify_group (struct node *g)
   v = g->u.list.v = out;
   n = g->u.list.n = j;
 
-  /* Merge runs of adjacent bytes into strings. */
+  /* Merge runs of adjacent bytes into strings, and a byte into a fill
+   * of the same byte just before it (le16:0 0 is a fill of 3 zeroes).
+   */
   for (i = j = 0; i < n; ) {
     size_t k = i;
+    if (v[i]->type == N_BYTE && j > 0 && v[j - 1]->type == N_FILL &&
+        v[j - 1]->u.fill.byte == v[i]->u.byte &&
+        v[j - 1]->u.fill.count < DATA_LIMIT) {
+      v[j - 1]->u.fill.count++;
+      free (v[i++]);
+      continue;
+    }
     while (k < n && v[k]->type == N_BYTE)
       k++;
     if (k - i >= 2) {
