@@ -318,6 +318,7 @@ script_open (int readonly)
     out.data = NULL;
     break;
   case CALL_MISSING:
+    call_output_free (&out);
     h->h = strdup ("");
     break;
   case CALL_FALSE:
