@@ -45,9 +45,11 @@ open_layer (const char *filename, const char *type, const char *symbol,
 }
 
 /* A URI in place of the plugin name picks the plugin that serves it,
- * which is given the URI as uri=: "blockkit nbds://host/disk" is
- * "blockkit nbd uri=nbds://host/disk".  Returns the plugin's name, or
- * NAME itself when it is not a URI (scheme "://", RFC 3986 letters).
+ * which is given the URI as uri= (url= for curl): "blockkit
+ * nbds://host/disk" is "blockkit nbd uri=nbds://host/disk", and
+ * "blockkit https://host/d.img" is "blockkit curl url=https://host/d.img".
+ * Returns the plugin's name, or NAME itself when it is not a URI
+ * (scheme "://", RFC 3986 letters).
  */
 static const char *
 uri_plugin (const char *name)
@@ -68,18 +70,12 @@ uri_plugin (const char *name)
         strncasecmp (name, nbd_schemes[i], len) == 0)
       return "nbd";
   if ((len == 4 && strncasecmp (name, "http", 4) == 0) ||
-      (len == 5 && strncasecmp (name, "https", 5) == 0)) {
-    /* These belong to a curl plugin; when plugins/curl exists, return
-     * "curl" here.
-     */
-    fprintf (stderr, "%s: %s: no curl plugin: http:// and https:// URIs "
-             "need the curl plugin, which this blockkit does not have\n",
-             program_name, name);
-    exit (EXIT_FAILURE);
-  }
+      (len == 5 && strncasecmp (name, "https", 5) == 0))
+    return "curl";
   fprintf (stderr, "%s: %s: unknown URI scheme \"%.*s\" (blockkit serves "
            "nbd://, nbds://, nbd+unix://, nbds+unix:// and nbd+vsock:// "
-           "URIs through the nbd plugin)\n",
+           "URIs through the nbd plugin, http:// and https:// through the "
+           "curl plugin)\n",
            program_name, name, (int) len, name);
   exit (EXIT_FAILURE);
 }
@@ -113,7 +109,8 @@ chain_load (const char *plugin_name, char **filters, size_t n_filters)
    * arrive (command line or nbdattach's configuration file).
    */
   if (uri)
-    b->config (b, "uri", keep (uri, strlen (uri)));
+    b->config (b, strcmp (plugin_name, "curl") == 0 ? "url" : "uri",
+               keep (uri, strlen (uri)));
 
   for (i = n_filters; i > 0; --i) {
     filename = find_filter_file (filters[i - 1]);
