@@ -14,7 +14,9 @@
 #                                $tmp/NAME.log (record and slow modes)
 #
 # nginx's layout: /disk.img etc. from $www; /private/ behind basic auth
-# ($tmp/htpasswd); /moved.img answers 302 to /disk.img; everything is
+# ($tmp/htpasswd); /moved.img answers 302 to /disk.img; /nohead.img is
+# /disk.img for GET but refuses HEAD with 405 (as a presigned S3 URL
+# refuses any method it was not signed for); everything is
 # logged to $tmp/nginx/access.log with the Range, the status, the
 # User-Agent, X-Blockkit-Test and Cookie headers and the user.
 
@@ -71,6 +73,10 @@ http {
             auth_basic_user_file $tmp/htpasswd;
         }
         location = /moved.img { return 302 /disk.img; }
+        location = /nohead.img {
+            if (\$request_method = HEAD) { return 405; }
+            alias $www/disk.img;
+        }
     }
 EOF
     if [[ -n "${certs:-}" ]]; then

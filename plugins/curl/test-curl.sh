@@ -2,6 +2,7 @@
 # The curl plugin over plain HTTP from a real nginx started here:
 #   - the size (HEAD) and every byte (nbdcopy, compared) of an image, by
 #     url=, as the bare magic word, and as a URL in place of the plugin;
+#     the size from a ranged GET when HEAD is refused (405);
 #   - reads are Range requests (nginx's log shows them, 206 each);
 #   - a redirect is followed, and refused with followlocation=false;
 #   - 404 stops the server with the status and the URL, without the
@@ -45,6 +46,15 @@ data = open(os.environ[\"tmp\"] + \"/www/disk.img\", \"rb\").read()
 for off, n in ((0, 1), (1, 7), (511, 2), (4194303, 1), (123457, 65537), (4194304 - 1000, 1000)):
     assert h.pread(n, off) == data[off:off + n], (off, n)
 "' || fail "unaligned reads"
+
+# A server that refuses HEAD: the size comes from a ranged GET.
+size=$(bk -U - curl "http://127.0.0.1:$http_port/nohead.img" \
+          --run 'nbdinfo --size "$uri"')
+[[ "$size" == 4194304 ]] || fail "size without HEAD: $size"
+grep -q "^HEAD /nohead.img HTTP/1.1|-|405|" "$tmp/nginx/access.log" ||
+    fail "HEAD was not refused"
+grep -q "^GET /nohead.img HTTP/1.1|bytes=0-0|206|" "$tmp/nginx/access.log" ||
+    fail "no ranged GET after HEAD was refused"
 
 # A redirect.
 bk -U - curl "http://127.0.0.1:$http_port/moved.img" \
