@@ -16,7 +16,8 @@
 # nginx's layout: /disk.img etc. from $www; /private/ behind basic auth
 # ($tmp/htpasswd); /moved.img answers 302 to /disk.img; /nohead.img is
 # /disk.img for GET but refuses HEAD with 405 (as a presigned S3 URL
-# refuses any method it was not signed for); everything is
+# refuses any method it was not signed for); /forbidden.img and
+# /unavailable.img answer 403 and 503; everything is
 # logged to $tmp/nginx/access.log with the Range, the status, the
 # User-Agent, X-Blockkit-Test and Cookie headers and the user.
 
@@ -73,6 +74,8 @@ http {
             auth_basic_user_file $tmp/htpasswd;
         }
         location = /moved.img { return 302 /disk.img; }
+        location = /forbidden.img { return 403; }
+        location = /unavailable.img { return 503; }
         location = /nohead.img {
             if (\$request_method = HEAD) { return 405; }
             alias $www/disk.img;

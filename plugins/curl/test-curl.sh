@@ -72,6 +72,28 @@ grep -q "curl: http://127.0.0.1:$http_port/missing.img: .*HTTP 404 (Not Found)" 
     <<<"$out" || fail "404: unclear message: $out"
 grep -q "s3cr3t\|alice" <<<"$out" && fail "404: credentials printed: $out"
 
+# 403 and 503 at startup; 404 for a read once the file has gone (EIO,
+# and the server's message names the read).
+out=$(bk -U - curl "http://127.0.0.1:$http_port/forbidden.img" --run true 2>&1) &&
+    fail "403 accepted"
+grep -q "forbidden.img: .*HTTP 403 (Forbidden)" <<<"$out" || fail "403: $out"
+out=$(bk -U - curl "http://127.0.0.1:$http_port/unavailable.img" --run true 2>&1) &&
+    fail "503 accepted"
+grep -q "unavailable.img: .*HTTP 503 (Service Temporarily Unavailable)" <<<"$out" ||
+    fail "503: $out"
+cp "$www/disk.img" "$www/gone.img"
+out=$(bk -U - curl "http://127.0.0.1:$http_port/gone.img" --run '
+    rm "$tmp/www/gone.img"
+    nbdsh -u "$uri" -c "
+try:
+    h.pread(4096, 8192)
+    raise SystemExit(\"read a file that has gone\")
+except nbd.Error as e:
+    assert e.errno == \"EIO\", e
+"' 2>&1) || fail "a read of a file that has gone: $out"
+grep -q "gone.img: reading 4096 bytes at offset 8192: HTTP 404 (Not Found)" <<<"$out" ||
+    fail "404 while reading: $out"
+
 # A server that ignores Range: refused at startup, clearly.
 start_pyserver norange norange "$www/disk.img"
 out=$(bk -U - curl "http://127.0.0.1:$py_port/disk.img" \
