@@ -17,9 +17,10 @@
 # ($tmp/htpasswd); /moved.img answers 302 to /disk.img; /nohead.img is
 # /disk.img for GET but refuses HEAD with 405 (as a presigned S3 URL
 # refuses any method it was not signed for); /forbidden.img and
-# /unavailable.img answer 403 and 503; everything is
-# logged to $tmp/nginx/access.log with the Range, the status, the
-# User-Agent, X-Blockkit-Test and Cookie headers and the user.
+# /unavailable.img answer 403 and 503; /moved-away.img redirects to a
+# missing file.  Everything is logged to $tmp/nginx/access.log with the
+# Range, the status, the User-Agent, X-Blockkit-Test and Cookie headers
+# and the user.
 
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 [[ -x "$NGINX" ]] || skip "nginx is not installed (Debian: nginx-light)"
@@ -74,6 +75,7 @@ http {
             auth_basic_user_file $tmp/htpasswd;
         }
         location = /moved.img { return 302 /disk.img; }
+        location = /moved-away.img { return 302 /missing.img; }
         location = /forbidden.img { return 403; }
         location = /unavailable.img { return 503; }
         location = /nohead.img {

@@ -182,10 +182,16 @@ static void
 describe_url (CURL *c, char *out, size_t n)
 {
   char *eff = NULL, *safe;
+  long redirects = 0;
 
   snprintf (out, n, "%s", cfg.safe_url);
-  if (curl_easy_getinfo (c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK &&
-      eff && strcmp (eff, cfg.url) != 0) {
+  /* Only after a redirect: libcurl may spell even the URL it was given
+   * differently (a "/" added to an empty path, say).
+   */
+  if (curl_easy_getinfo (c, CURLINFO_REDIRECT_COUNT, &redirects) == CURLE_OK &&
+      redirects > 0 &&
+      curl_easy_getinfo (c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK &&
+      eff) {
     safe = curl_strip_credentials (eff);
     if (safe) {
       snprintf (out, n, "%s (redirected to %s)", cfg.safe_url, safe);

@@ -64,6 +64,10 @@ out=$(bk -U - curl "http://127.0.0.1:$http_port/moved.img" \
           followlocation=false --run 'nbdinfo "$uri"' 2>&1) &&
     fail "followlocation=false followed the redirect"
 grep -q "moved.img: .*HTTP 302" <<<"$out" || fail "followlocation=false: $out"
+out=$(bk -U - curl "http://127.0.0.1:$http_port/moved-away.img" \
+          --run 'nbdinfo "$uri"' 2>&1) && fail "a redirect to a 404 accepted"
+grep -q "moved-away.img (redirected to http://127.0.0.1:$http_port/missing.img): .*HTTP 404" \
+    <<<"$out" || fail "redirect to 404: $out"
 
 # 404, with credentials in the URL that must not be printed.
 out=$(bk -U - curl "http://alice:s3cr3t@127.0.0.1:$http_port/missing.img" \
