@@ -210,6 +210,27 @@ nbdinfo --can multi-conn "$(nbd_uri "$tmp/p5b")" &&
 [[ $(grep -c ' Connect ' "$tmp/r5b.log") -eq 1 ]] ||
     fail "connections=4 without the remote's multi-conn made several"
 
+# Many requests in flight on ONE remote connection: the remote (a delay
+# under its log) sees a read begin before the earlier ones have returned.
+start_nbdkit "$tmp/r5c" --filter=log --filter=delay pattern 64M rdelay=20ms \
+    logfile="$tmp/r5c.log"
+start_server "$tmp/p5c" nbd socket="$tmp/r5c"
+nbdcopy --connections=1 --requests=16 "$(nbd_uri "$tmp/p5c")" null:
+"$PYTHON" - "$tmp/r5c.log" <<'PYEOF'
+import re, sys
+conns, out, most = set(), 0, 0
+for line in open(sys.argv[1]):
+    m = re.search(r"connection=(\d+) (\.\.\.)?Read id=", line)
+    if not m:
+        continue
+    conns.add(m.group(1))
+    out += -1 if m.group(2) else 1
+    most = max(most, out)
+print("reads in flight on one remote connection: at most", most)
+assert len(conns) == 1, conns
+assert most >= 8, most
+PYEOF
+
 # ---- 6. shared=true: one set of connections, made at startup, for all.
 echo "== shared=true"
 start_nbdkit "$tmp/r6" --filter=log memory 64M logfile="$tmp/r6.log"
@@ -297,7 +318,7 @@ out=$(BLOCKKIT_PLUGIN_PATH="$top_build/plugins" \
       BLOCKKIT_FILTER_PATH="$top_build/filters" timeout 20 "$na" \
       "https://example.invalid/x" 2>&1) && fail "nbdattach accepted https://"
 grep -q "curl: https://example.invalid/x:" <<<"$out" || fail "nbdattach https://: $out"
-out=$(BLOCKKIT_PLUGIN_PATH="$top_build/plugins" timeout 20 "$na" \
+out=$(BLOCKKIT_PLUGIN_PATH="$top_build/plugins" BLOCKKIT_FILTER_PATH="$top_build/filters" timeout 20 "$na" \
       "nbd+unix:///x?socket=$tmp/r7" tls=maybe 2>&1) &&
     fail "nbdattach accepted tls=maybe"
 grep -q "tls=maybe: expected off, on or require" <<<"$out" ||
@@ -307,7 +328,7 @@ cat >"$tmp/remote.conf" <<EOF
 plugin = nbd+unix:///five?socket=$tmp/r7
 connections = 2
 EOF
-out=$(BLOCKKIT_PLUGIN_PATH="$top_build/plugins" timeout 20 "$na" \
+out=$(BLOCKKIT_PLUGIN_PATH="$top_build/plugins" BLOCKKIT_FILTER_PATH="$top_build/filters" timeout 20 "$na" \
       --check-config "$tmp/remote.conf" 2>&1) ||
     fail "nbdattach --check-config with a URI plugin: $out"
 echo "$out"
