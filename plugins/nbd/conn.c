@@ -7,12 +7,12 @@
  * requests as the client sends are in flight on one socket at once,
  * and replies may come back in any order.
  *
- * The other job here is never to hang.  The connect and the handshake
- * have a deadline (connect-timeout=); when the server goes away libnbd
- * fails every request in flight and the connection is marked dead, so
- * that later requests fail at once with EIO and a filter above (retry)
- * can close and reopen; with timeout= a request the server does not
- * answer in time ends the connection the same way.
+ * The other job here is never to hang.  When the server goes away
+ * libnbd fails every request in flight and the connection is marked
+ * dead, so that later requests fail at once with EIO and a filter above
+ * (retry) can close and reopen; with timeout= a request the server does
+ * not answer in time ends the connection the same way.  (Making the
+ * connection, with its own deadline, is connect.c's job.)
  */
 
 #include <config.h>

@@ -2,10 +2,11 @@
  *
  * The plugin forwards every request to another NBD server through
  * libnbd.  Its code is split by job: config.c parses the keys and says
- * where the server is, conn.c makes and runs one libnbd connection (a
- * handle plus the thread that drives its socket), and nbd.c groups
- * connections into what a client sees and implements the callbacks.
- * This header is what the three share.
+ * where the server is, connect.c makes a libnbd handle and takes it
+ * through the handshake, conn.c runs one connection (the handle plus
+ * the thread that drives its socket) and waits for replies, and nbd.c
+ * groups connections into what a client sees and implements the
+ * callbacks.  This header is what they share.
  */
 #ifndef BLOCKKIT_NBD_PLUGIN_H
 #define BLOCKKIT_NBD_PLUGIN_H
