@@ -7,8 +7,10 @@
 # log is compared line for line with the order the API promises:
 #   load: plugin first, then the filters inwards-out; unload the same;
 #   config: each key goes down the chain until a layer claims it;
-#   thread_model: asked of every layer; get_ready, after_fork: plugin
-#   first; preconnect, list_exports, default_export, open, data calls:
+#   thread_model: asked of every layer, plugin first then inside-out (as
+#   nbdkit does); get_ready, after_fork: plugin first; default_export:
+#   once per connection (LIST and GO share the answer, as in nbdkit);
+#   preconnect, list_exports, default_export, open, data calls:
 #   outermost first; prepare: innermost first; finalize, close: outermost
 #   first; cleanup: outermost first.
 # And the chain's thread model is the most restrictive one of any layer;
@@ -86,9 +88,9 @@ plugin config orderlog
 a config_complete
 b config_complete
 plugin config_complete
-a thread_model
-b thread_model
 plugin thread_model
+b thread_model
+a thread_model
 plugin get_ready
 b get_ready thread_model=3
 a get_ready thread_model=3
@@ -101,9 +103,6 @@ plugin preconnect
 a list_exports
 b list_exports
 plugin list_exports
-a default_export
-b default_export
-plugin default_export
 a default_export
 b default_export
 plugin default_export
