@@ -51,6 +51,11 @@ nbdcopy "$(nbd_uri "$tmp/p1")" "$tmp/out-proxy.img"
 nbdcopy "$(nbd_uri "$tmp/r1")" "$tmp/out-remote.img"
 cmp "$tmp/in.img" "$tmp/out-proxy.img" || fail "bytes read through the proxy differ"
 cmp "$tmp/in.img" "$tmp/out-remote.img" || fail "bytes that reached the remote differ"
+# qemu's own NBD client through the proxy, too.
+if type -P qemu-img >/dev/null; then
+    qemu-img convert -f raw -O raw "$(nbd_uri "$tmp/p1")" "$tmp/out-qemu.img"
+    cmp "$tmp/in.img" "$tmp/out-qemu.img" || fail "qemu-img read different bytes"
+fi
 
 # ---- 2. The map: exactly the remote's own, both full and REQ_ONE.
 echo "== extents"
