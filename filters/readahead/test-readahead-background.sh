@@ -14,7 +14,7 @@ run() {
     local log="$1"; shift
     bk -U - --filter=readahead "$@" --filter=log --filter=delay \
         --filter=cache memory 64M logfile="$log" delay-cache=1 \
-        --run "$PYTHON - \"\$uri\"" <<'PYEOF'
+        --run "$PYTHON - \"\$uri\" \"$log\"" <<'PYEOF'
 import sys, time, nbd
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
@@ -24,6 +24,13 @@ for i in range(8):
     h.pread(65536, i * 65536)
     worst = max(worst, time.monotonic() - t)
 print("slowest read %.3f s" % worst)
+# The prefetcher is a background thread: on a loaded machine it may not
+# have sent a CACHE yet.  Wait (up to 20 s) until one is in the log, so
+# the test does not depend on how fast that thread gets the CPU.
+for _ in range(200):
+    if " Cache id=" in open(sys.argv[2]).read():
+        break
+    time.sleep(0.1)
 h.shutdown()          # with a prefetch still sleeping below
 PYEOF
 }
@@ -31,7 +38,7 @@ PYEOF
 out="$(run "$tmp/log")"
 echo "$out"
 slowest="$(echo "$out" | sed -n 's/slowest read \(.*\) s/\1/p')"
-awk -v s="$slowest" 'BEGIN { exit !(s < 0.5) }' ||
+awk -v s="$slowest" 'BEGIN { exit !(s < 0.8) }' ||
     fail "a read waited for its prefetch ($slowest s)"
 # Prefetches were made, beyond the 64K that was read at that point.
 grep -E " Cache id=[0-9]+ offset=0x[1-9a-f][0-9a-f]* count=" "$tmp/log" ||
