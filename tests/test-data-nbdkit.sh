@@ -232,6 +232,8 @@ echo "ok: $n expressions compared with nbdkit, $failed different"
 # size=, raw=, base64= and the allocators.
 for al in sparse malloc zstd "malloc,mlock=true"; do
     compare '1 @100000 0 (1 @-1 0) 2 @200000 (0 0)' size=300000 allocator="$al"
+    compare '1*100000 @0 (@70000 1) @200000 (1 @40000)*3 <z10 "\x00\x00" 0 0' allocator="$al"
+    compare '(1 @70000) @0 0*2 1 2 -> \a @300000 \a*5 (@4)[1:3]' allocator="$al"
     compare '(1 2 3)*1000' size=1000 allocator="$al"
     compare - raw=hello size=100000 allocator="$al"
     compare - base64=aGVsbG8= allocator="$al"

@@ -46,6 +46,8 @@ h.pwrite(bytes(100), 600000)                    # ... written back to zero
 h.pwrite(b"w" * 65536, 700000)                  # pages 21..23 ...
 h.trim(32768 * 2, 32768 * 22)                   # ... one whole page trimmed
 h.zero(50, 40005)                               # a partial zero
+h.pwrite(b"q", 800000)                          # page 24 ...
+h.zero(1, 800000)                               # ... partly zeroed to all zero
 h.pwrite(b"\xff" * 5000, 1048576 - 5000)        # the last bytes
 assert h.pread(10, 40000) == b"x" * 5 + bytes(5)
 EOF

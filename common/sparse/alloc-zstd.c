@@ -307,17 +307,19 @@ z_zero (struct allocator *a, uint64_t count, uint64_t offset)
         break;
       s = MAX (offset, pstart);
       e = MIN (end, pstart + PAGE);
-      if (p->zero || (s == pstart && e == pstart + PAGE)) {
+      if (s == pstart && e == pstart + PAGE) {
         drop (p);
         continue;
       }
+      /* Part of a page: cleared but kept even if now all zero, as
+       * nbdkit's zstd allocator does (it shows as "zero", not a hole).
+       */
+      if (p->zero)
+        continue;
       if ((r = load (z, p)) == -1)
         break;
       memset (z->page + (s - pstart), 0, e - s);
-      /* As with sparse: a page that became all zero is freed. */
-      if (sparse_is_zero (z->page, PAGE))
-        drop (p);
-      else if ((r = store (z, p)) == -1)
+      if ((r = store (z, p)) == -1)
         break;
     }
   }
@@ -426,6 +428,7 @@ z_extents (struct allocator *a, uint64_t count, uint64_t offset,
 
 static const struct allocator_functions zstd_functions = {
   .name = "zstd",
+  .copy_zeroes_as_data = true,
   .free = z_free,
   .set_size_hint = z_set_size_hint,
   .read = z_read,

@@ -9,12 +9,14 @@
  *                          compressed with zstd (only if built with
  *                          libzstd).
  *
- * The plugins only see this interface, so all three behave alike where
- * nbdkit's do: reads of never written bytes return zeroes, zeroing a
- * range of a page-based allocator frees the pages that become all zero,
- * and block status reports pages that are allocated but all zero as
- * "zero" (not a hole), missing pages as "hole, zero" and the rest as
- * data; malloc reports everything as data.
+ * The plugins only see this interface.  Each behaves as nbdkit's
+ * allocator of the same name does, as far as a client can see: reads
+ * of never written bytes return zeroes; zeroing a range frees the
+ * pages it covers whole, and sparse also frees a partly zeroed page
+ * that becomes all zero (zstd keeps it, as nbdkit's does); block
+ * status reports pages that are allocated but all zero as "zero" (not
+ * a hole), missing pages as "hole, zero" and the rest as data; malloc
+ * reports everything as data.
  *
  * Every function returns 0 or -1 after calling nbdkit_error (and
  * setting errno).
@@ -38,6 +40,11 @@ typedef int (*allocator_extent_fn) (void *opaque, uint64_t offset,
 
 struct allocator_functions {
   const char *name;
+  /* When the data plugin copies a group (or name, repeat...) into
+   * this allocator, zero pages are written as data rather than zeroed:
+   * nbdkit's zstd allocator does this, its sparse one zeroes.
+   */
+  bool copy_zeroes_as_data;
   void (*free) (struct allocator *a);
   /* The disk will be SIZE bytes: malloc allocates (and locks) it now,
    * so that running out of memory is a startup error, not a write

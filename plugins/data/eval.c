@@ -14,7 +14,8 @@
  *     "1 2 3 @0 (@1 9)" gives 0 9 3: the group's first byte is a zero
  *     it never wrote).  Copies are made one source page at a time, and
  *     a page of zeroes is copied as a zero request, which leaves holes
- *     where nbdkit leaves them.
+ *     where nbdkit leaves them (except into allocator=zstd, which like
+ *     nbdkit's copies zeroes as allocated data).
  *   - X * N is N copies of X's image; X[N:M] the bytes N to M-1 of it;
  *     X -> \name binds the name to X in the current scope (a group,
  *     variable or name is a scope; it sees the bindings around it, and
@@ -185,15 +186,31 @@ struct copier {
   uint64_t zero_start, zero_len;
 };
 
+/* Into an allocator that copies zeroes as data (zstd, as nbdkit's
+ * does), zeroes up to this much are written; beyond, a zero request,
+ * rather than compressing terabytes of zero pages one by one.
+ */
+#define MAX_ZEROES_AS_DATA (UINT64_C (256) * 1024 * 1024)
+
 static int
 copier_flush (struct copier *cp)
 {
   struct allocator *a = cp->c->a;
+  static const unsigned char zeroes[PAGE];
+  uint64_t len = cp->zero_len, dest = cp->zero_start;
 
-  if (cp->zero_len > 0 &&
-      a->f->zero (a, cp->zero_len, cp->zero_start) == -1)
-    return -1;
   cp->zero_len = 0;
+  if (len == 0)
+    return 0;
+  if (!a->f->copy_zeroes_as_data || len > MAX_ZEROES_AS_DATA)
+    return a->f->zero (a, len, dest);
+  while (len > 0) {
+    uint64_t n = MIN (len, (uint64_t) PAGE);
+    if (a->f->write (a, zeroes, n, dest, false) == -1)
+      return -1;
+    dest += n;
+    len -= n;
+  }
   return 0;
 }
 
@@ -309,7 +326,8 @@ blit_repeated (struct allocator *src, uint64_t len, uint64_t count,
 
   /* All zero: one zero request, however many copies (( @4 ) * 31G). */
   if (!has_data) {
-    if (c->a->f->zero (c->a, len * count, c->pos) == -1)
+    if (copier_zero (&cp, c->pos, len * count) == -1 ||
+        copier_flush (&cp) == -1)
       return -1;
     return advance (c, len * count);
   }
