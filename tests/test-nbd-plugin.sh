@@ -426,7 +426,12 @@ _cleanup_pids+=("$(cat "$tmp/r9.newpid")")
 remote9=$(cat "$tmp/r9.newpid")
 nbdcopy --requests=8 "$(nbd_uri "$tmp/p9")" "$tmp/out9.img" &
 copy=$!
-sleep 0.3
+# Kill once the copy is under way (some data written out), not before it
+# has connected: the retry filter retries requests, not the first open.
+for i in $(seq 200); do
+    [[ -f "$tmp/out9.img" && $(stat -c %b "$tmp/out9.img") -gt 0 ]] && break
+    sleep 0.05
+done
 kill -9 "$remote9"
 restart9 1
 wait "$copy" || fail "nbdcopy through the retry filter failed across a restart"
