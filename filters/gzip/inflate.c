@@ -103,8 +103,13 @@ another_member (struct inflater *f)
 
     if (r <= 0)
       return r;
-    if (f->z.next_in[0] != 0)
+    if (f->z.next_in[0] == 0x1f)     /* the first byte of a gzip header */
       break;
+    if (f->z.next_in[0] != 0) {
+      nbdkit_error ("gzip: trailing garbage after the compressed data "
+                    "at offset %" PRIu64, where (f));
+      return -1;
+    }
     /* Skip zero bytes; only zeroes may follow once they start. */
     while (f->z.avail_in > 0 && f->z.next_in[0] == 0) {
       f->z.next_in++;
