@@ -541,6 +541,11 @@ main (int argc, char *argv[])
      */
     chain_config_params (argc - optind - 1, argv + optind + 1);
     top->dump_fields (top);
+    /* Unloaded as at a normal exit: a plugin's .unload may clean up
+     * (Debian's sh plugin removes its $tmpdir there).
+     */
+    fflush (stdout);
+    top->free (top);
     exit (EXIT_SUCCESS);
   }
 
