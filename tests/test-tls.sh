@@ -45,6 +45,23 @@ echo "== --tls=require: a plaintext client is refused"
 expect_fail nbdinfo --size "nbd+unix:///?socket=$tmp/req.sock" 2>"$tmp/plain.err"
 grep -qi 'requires TLS' "$tmp/plain.err" || fail "plaintext refusal unclear: $(cat "$tmp/plain.err")"
 
+echo "== qemu's own NBD client over TLS (it checks the certificate against the CA)"
+requires qemu-io
+qemu_tls() {  # qemu_tls CERT-DIR COMMAND: qemu-io on the export with TLS
+    qemu-io --object "tls-creds-x509,id=tls0,dir=$1,endpoint=client" \
+        --image-opts "driver=nbd,path=$tmp/req.sock,tls-creds=tls0,tls-hostname=localhost" \
+        -c "$2"
+}
+qemu_tls "$tmp/ca-only" "write -P 0x5a 1M 64k" >/dev/null
+qemu_tls "$tmp/ca-only" "read -P 0x5a 1M 64k" | grep -q "read 65536/65536" ||
+    fail "qemu-io over TLS: pattern not read back"
+mkdir "$tmp/wrong-ca"
+cp "$certs/other/ca-cert.pem" "$tmp/wrong-ca/"
+expect_fail qemu_tls "$tmp/wrong-ca" "read 0 512" 2>"$tmp/qemu-wrong.err"
+grep -qi "issuer\|certificate" "$tmp/qemu-wrong.err" || fail "qemu, wrong CA: $(cat "$tmp/qemu-wrong.err")"
+expect_fail qemu-io --image-opts "driver=nbd,path=$tmp/req.sock" -c "read 0 512" 2>"$tmp/qemu-plain.err"
+grep -q "TLS is required" "$tmp/qemu-plain.err" || fail "qemu in plaintext: $(cat "$tmp/qemu-plain.err")"
+
 echo "== raw: nothing is revealed before TLS; state before STARTTLS is forgotten"
 start_server "$tmp/on.sock" --tls=on --tls-certificates="$certs" memory 1M
 timeout 60 "$PYTHON" - "$tmp/req.sock" "$tmp/on.sock" "$certs/ca-cert.pem" <<'PYEOF'
