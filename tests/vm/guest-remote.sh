@@ -13,6 +13,9 @@
 #                    back: I/O works and --check exits 0
 #   remote-wrong-ca  a server certificate from another CA: a clear error
 #                    at attach time
+#   nbd-client-tls   the kernel's usual client, nbd-client, against
+#                    blockkit --tls=require: attached with the client
+#                    certificate, data written and read back
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BK="$B/server/blockkit"
 CERTS=/tmp/remote-certs
@@ -137,3 +140,21 @@ remote_wrong_ca () {
     remote_stop
 }
 check remote-wrong-ca remote_wrong_ca
+
+nbd_client_tls () {
+    local dev=/dev/nbd7
+    remote_setup; remote_start
+    nbd-client -N "" -A "$CERTS/ca-cert.pem" -F "$CERTS/client-cert.pem" \
+        -K "$CERTS/client-key.pem" -H localhost -x 127.0.0.1 "$REMOTE_PORT" "$dev"
+    head -c 1M /dev/urandom > /tmp/nc.data
+    dd if=/tmp/nc.data of="$dev" bs=64k seek=16 oflag=direct status=none
+    cmp <(dd if="$dev" bs=64k skip=16 count=16 iflag=direct status=none) /tmp/nc.data
+    nbd-client -d "$dev"
+    # Without TLS, nbd-client is refused by the server.
+    if nbd-client -N "" 127.0.0.1 "$REMOTE_PORT" "$dev" 2>/tmp/nc.err; then
+        nbd-client -d "$dev"; echo "plaintext nbd-client was served"; return 1
+    fi
+    cat /tmp/nc.err
+    remote_stop
+}
+check nbd-client-tls nbd_client_tls

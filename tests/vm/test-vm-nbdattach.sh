@@ -29,5 +29,5 @@ grep -q "guest checks done" "$tmp/vm.txt" || fail "the guest did not finish its 
 passed=$(grep -c "CHECK .*: PASS" "$tmp/vm.txt" || true)
 failed=$(grep -c "CHECK .*: FAIL" "$tmp/vm.txt" || true)
 echo "guest checks: $passed passed, $failed failed"
-(( passed >= 15 )) || fail "expected at least 15 guest checks to pass"
+(( passed >= 16 )) || fail "expected at least 16 guest checks to pass"
 (( failed == 0 )) || fail "guest checks failed: $(grep "CHECK .*: FAIL" "$tmp/vm.txt" | tr '\n' ' ')"
