@@ -310,6 +310,12 @@ nbdplug_config_complete (void)
     nbdkit_error ("nbd: give tls-certificates= or tls-psk=, not both");
     return -1;
   }
+  /* libnbd checks a server certificate only against a host name. */
+  if (cfg.tls > 0 && !cfg.tls_psk && cfg.tls_verify != 0 &&
+      (cfg.socket || (cfg.uri && strstr (cfg.uri, "+unix:"))))
+    nbdkit_debug ("nbd: TLS over a Unix socket: libnbd does not verify "
+                  "the server's certificate there (no host name); use TCP "
+                  "or tls-psk= if that matters");
 
   if (cfg.dynamic_export) {
     if (cfg.have_export) {
