@@ -129,7 +129,8 @@ image_new (nbdkit_next *next, const char *exportname)
   clock_gettime (CLOCK_MONOTONIC, &t1);
   nbdkit_debug ("gzip: export \"%s\" decompressed (%" PRIu64 " bytes) "
                 "in %.3f s", exportname, img->size,
-                (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+                (double) (t1.tv_sec - t0.tv_sec)
+                + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9);
   return img;
 
  error:

@@ -3,7 +3,8 @@
 # out with nbdcopy and compared byte for byte; read-only; the size is the
 # uncompressed size; nothing is decompressed at startup, once on the first
 # connection (4 connecting at once still decompress once), into an
-# unlinked file in $TMPDIR; several members and zero padding are read as
+# unlinked file in $TMPDIR; over the nbd plugin (a remote source, not yet
+# there at startup); several members and zero padding are read as
 # gunzip reads them; corrupt input (not gzip, truncated, bad CRC, bad
 # length, trailing garbage, and 60 files with random bytes flipped, served
 # by one server) fails the connection with an error saying what is wrong,
@@ -57,6 +58,17 @@ if nbdsh -u "$uri" -c 'h.pwrite(b"x", 0)' 2>/dev/null; then
     fail "a write succeeded"
 fi
 server_alive "$server_pid"
+stop_server "$server_pid"
+
+# Over a remote plugin (the nbd plugin, reaching another server that
+# serves the .gz file as it is), started before that server exists.
+start_server "$tmp/front.sock" --filter=gzip nbd socket="$tmp/back.sock"
+front_pid=$server_pid
+start_server "$tmp/back.sock" file "$tmp/disk.img.gz"
+nbdcopy "$(nbd_uri "$tmp/front.sock")" "$tmp/remote.out"
+cmp "$img" "$tmp/remote.out" || fail "over the nbd plugin: output differs"
+rm "$tmp/remote.out"
+stop_server "$front_pid"
 stop_server "$server_pid"
 
 # Several members, then zero padding: what gunzip makes of it.

@@ -3,7 +3,8 @@
 # block sizes (64KiB, 1MiB, 16MiB, one single block), each copied out with
 # nbdcopy and compared byte for byte with the original; random unaligned
 # reads across block boundaries from several connections at once; a
-# concatenated file with stream padding; read-only; the size is the
+# concatenated file with stream padding; over the nbd plugin (a remote
+# source, not yet there at startup); read-only; the size is the
 # uncompressed size; xz-max-block and xz-max-depth (and the old names).
 source "$abs_top_srcdir/tests/functions.sh"
 requires_nbdsh
@@ -119,6 +120,18 @@ printf '\0\0\0\0\0\0\0\0' >>"$tmp/cat.xz"
 bk --filter=xz -U - file "$tmp/cat.xz" \
    --run 'nbdcopy "$uri" "$tmp/cat.out"' || fail "concatenated streams"
 cmp "$img" "$tmp/cat.out" || fail "concatenated streams: output differs"
+
+# Over a remote plugin (the nbd plugin, reaching another server that
+# serves the .xz file as it is), started before that server exists:
+# nothing is read below at startup.
+start_server "$tmp/front.sock" --filter=xz nbd socket="$tmp/back.sock"
+front_pid=$server_pid
+start_server "$tmp/back.sock" file "$tmp/b1m.xz"
+nbdcopy "$(nbd_uri "$tmp/front.sock")" "$tmp/remote.out"
+cmp "$img" "$tmp/remote.out" || fail "over the nbd plugin: output differs"
+rm "$tmp/remote.out"
+stop_server "$front_pid"
+stop_server "$server_pid"
 
 # xz-max-block: a file with larger blocks is refused on open, saying why.
 bk --filter=xz -U - file "$tmp/b1m.xz" xz-max-block=512K \
