@@ -12,9 +12,9 @@
  *     of their own whose size is the furthest point they reached; that
  *     image is then copied in at the cursor, zeroes included (so
  *     "1 2 3 @0 (@1 9)" gives 0 9 3: the group's first byte is a zero
- *     it never wrote).  Copies are made one source page at a time, and
- *     a page of zeroes is copied as a zero request, which leaves holes
- *     where nbdkit leaves them (except into allocator=zstd, which like
+ *     it never wrote).  Copies are made one destination page at a
+ *     time, and a piece of zeroes is copied as a zero request, which
+ *     leaves holes where nbdkit leaves them (except into allocator=zstd, which like
  *     nbdkit's copies zeroes as allocated data).
  *   - X * N is N copies of X's image; X[N:M] the bytes N to M-1 of it;
  *     X -> \name binds the name to X in the current scope (a group,
@@ -228,18 +228,32 @@ copier_zero (struct copier *cp, uint64_t dest, uint64_t len)
   return 0;
 }
 
-/* One piece of a source page: zeroes become a zero request. */
+/* Bytes copied in, split where the destination's pages begin: a piece
+ * of zeroes becomes a zero request (which frees the page if it is then
+ * all zero), anything else a write.  That is how nbdkit copies, page
+ * by page of the destination, freeing pages left all zero.
+ */
 static int
 copier_data (struct copier *cp, const unsigned char *buf, uint64_t len,
              uint64_t dest)
 {
   struct allocator *a = cp->c->a;
 
-  if (sparse_is_zero (buf, len))
-    return copier_zero (cp, dest, len);
-  if (copier_flush (cp) == -1)
-    return -1;
-  return a->f->write (a, buf, len, dest, false);
+  while (len > 0) {
+    uint64_t n = MIN (len, PAGE - dest % PAGE);
+
+    if (sparse_is_zero (buf, n)) {
+      if (copier_zero (cp, dest, n) == -1)
+        return -1;
+    }
+    else if (copier_flush (cp) == -1 ||
+             a->f->write (a, buf, n, dest, false) == -1)
+      return -1;
+    buf += n;
+    dest += n;
+    len -= n;
+  }
+  return 0;
 }
 
 struct blit_ctx {
@@ -259,11 +273,11 @@ blit_run (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
     return copier_zero (b->cp, b->dest_start + (offset - b->src_start),
                         length);
   while (offset < end) {
-    /* To the end of this source page. */
-    uint64_t n = MIN (end, (offset | (PAGE - 1)) + 1) - offset;
+    /* To the end of this destination page. */
+    uint64_t dest = b->dest_start + (offset - b->src_start);
+    uint64_t n = MIN (end - offset, PAGE - dest % PAGE);
     if (b->src->f->read (b->src, b->page, n, offset) == -1 ||
-        copier_data (b->cp, b->page, n,
-                     b->dest_start + (offset - b->src_start)) == -1)
+        copier_data (b->cp, b->page, n, dest) == -1)
       return -1;
     offset += n;
   }
@@ -315,7 +329,7 @@ blit_repeated (struct allocator *src, uint64_t len, uint64_t count,
   bool has_data = false;
   CLEANUP_FREE unsigned char *buf = NULL;
   struct copier cp = { .c = c };
-  uint64_t i, k;
+  uint64_t i, per_buf;
 
   if (len == 0 || count == 0)
     return 0;
@@ -340,26 +354,24 @@ blit_repeated (struct allocator *src, uint64_t len, uint64_t count,
     return 0;
   }
 
-  buf = malloc (len);
+  /* Copies prepared in a buffer, copied in a buffer at a time. */
+  per_buf = MAX (UINT64_C (1), MAX_BUFFERED / len);
+  per_buf = MIN (count, per_buf);
+  buf = malloc (per_buf * len);
   if (buf == NULL) {
     nbdkit_error ("data: malloc: %m");
     return -1;
   }
   if (src->f->read (src, buf, len, 0) == -1)
     return -1;
-  /* One page with data in it: plain repeated writes. */
-  if (len <= PAGE)
-    return write_repeated (c, buf, len, count);
-
-  /* Several pages: each copy page by page, as nbdkit copies them. */
-  for (i = 0; i < count; ++i) {
-    for (k = 0; k < len; k += PAGE) {
-      uint64_t n = MIN (len - k, (uint64_t) PAGE);
-      if (copier_data (&cp, buf + k, n, c->pos + k) == -1)
-        return -1;
-    }
-    if (advance (c, len) == -1)
+  for (i = 1; i < per_buf; ++i)
+    memcpy (buf + i * len, buf, len);
+  while (count > 0) {
+    uint64_t n = MIN (count, per_buf);
+    if (copier_data (&cp, buf, n * len, c->pos) == -1 ||
+        advance (c, n * len) == -1)
       return -1;
+    count -= n;
   }
   return copier_flush (&cp);
 }

@@ -9,12 +9,17 @@
  * see.  The rules (found by comparing nbdinfo --map of many
  * expressions with nbdkit 1.32):
  *
- *   - adjacent bytes merge into one string ("0 0 1"), and a byte into
- *     a fill of the same byte just before it;
- *   - a string of two or more equal bytes becomes a fill, and a byte
- *     repeated N > 1 times too; a fill of zeroes is a zero request, so
- *     it leaves a hole ("0 0", le16:0, 0*100) where a single written 0
- *     is allocated data that reads as zero;
+ *   - a string (or word) of two or more equal bytes becomes a fill,
+ *     and so does a byte repeated N > 1 times; a fill of zeroes is a
+ *     zero request, so it leaves a hole ("0 0", le16:0, 0*100) where
+ *     a single written 0 is allocated data that reads as zero;
+ *   - then neighbours in a list merge, left to right: two equal bytes
+ *     into a fill, two different ones into a string; a byte and a fill
+ *     of the same byte (either way round), or two such fills, into one
+ *     fill; a string and a byte (either way round) or two strings into
+ *     one string (which stays a string even if its bytes are equal:
+ *     "\x00" 0 is allocated, "\x00\x00" is not); a fill and a string
+ *     never merge;
  *   - a group is spliced into its parent if it has no @ and no ->
  *     among its items (then it is the same as its items written in
  *     place); a group of one such item is that item; X*1 is X.
@@ -256,6 +261,90 @@ unwrap (struct node *n)
   return item;
 }
 
+/* Append LEN bytes at P to string node N. */
+static bool
+string_append (struct node *n, const void *p, size_t len)
+{
+  char *s = realloc (n->u.str.s, n->u.str.len + len + 1);
+
+  if (s == NULL)
+    return false;               /* not merged: still correct */
+  memcpy (s + n->u.str.len, p, len);
+  n->u.str.len += len;
+  s[n->u.str.len] = '\0';
+  n->u.str.s = s;
+  return true;
+}
+
+/* Merge CUR into PREV, the item before it, if nbdkit would (see the
+ * comment at the top).  Returns true if it did (CUR is then to be
+ * freed).
+ */
+static bool
+merge (struct node *prev, const struct node *cur)
+{
+  unsigned char b;
+
+  switch (prev->type) {
+  case N_BYTE:
+    b = prev->u.byte;
+    if (cur->type == N_BYTE && cur->u.byte == b) {
+      prev->type = N_FILL;
+      prev->u.fill.byte = b;
+      prev->u.fill.count = 2;
+      return true;
+    }
+    if (cur->type == N_FILL && cur->u.fill.byte == b &&
+        cur->u.fill.count < DATA_LIMIT) {
+      prev->type = N_FILL;
+      prev->u.fill.byte = b;
+      prev->u.fill.count = cur->u.fill.count + 1;
+      return true;
+    }
+    if (cur->type == N_BYTE || cur->type == N_STRING) {
+      size_t len = cur->type == N_BYTE ? 1 : cur->u.str.len;
+      char *s = malloc (len + 2);
+      if (s == NULL)
+        return false;
+      s[0] = b;
+      if (cur->type == N_BYTE)
+        s[1] = cur->u.byte;
+      else
+        memcpy (s + 1, cur->u.str.s, len);
+      s[len + 1] = '\0';
+      prev->type = N_STRING;
+      prev->u.str.s = s;
+      prev->u.str.len = len + 1;
+      return true;
+    }
+    return false;
+
+  case N_FILL:
+    b = prev->u.fill.byte;
+    if (cur->type == N_BYTE && cur->u.byte == b &&
+        prev->u.fill.count < DATA_LIMIT) {
+      prev->u.fill.count++;
+      return true;
+    }
+    if (cur->type == N_FILL && cur->u.fill.byte == b &&
+        cur->u.fill.count <= DATA_LIMIT - prev->u.fill.count) {
+      prev->u.fill.count += cur->u.fill.count;
+      return true;
+    }
+    return false;
+
+  case N_STRING:
+    if (cur->type == N_BYTE)
+      return string_append (prev, &cur->u.byte, 1);
+    if (cur->type == N_STRING)
+      return string_append (prev, cur->u.str.s, cur->u.str.len);
+    return false;
+
+  default:
+    return false;
+  }
+}
+
 static struct node *
 simplify_group (struct node *g)
 {
@@ -287,39 +376,13 @@ simplify_group (struct node *g)
   v = g->u.list.v = out;
   n = g->u.list.n = j;
 
-  /* Merge runs of adjacent bytes into strings, and a byte into a fill
-   * of the same byte just before it (le16:0 0 is a fill of 3 zeroes).
-   */
-  for (i = j = 0; i < n; ) {
-    size_t k = i;
-    if (v[i]->type == N_BYTE && j > 0 && v[j - 1]->type == N_FILL &&
-        v[j - 1]->u.fill.byte == v[i]->u.byte &&
-        v[j - 1]->u.fill.count < DATA_LIMIT) {
-      v[j - 1]->u.fill.count++;
-      free (v[i++]);
+  /* Merge neighbours (the rules are in the comment at the top). */
+  for (i = j = 0; i < n; ++i) {
+    if (j > 0 && merge (v[j - 1], v[i])) {
+      data_free_node (v[i]);
       continue;
     }
-    while (k < n && v[k]->type == N_BYTE)
-      k++;
-    if (k - i >= 2) {
-      char *s = malloc (k - i + 1);
-      if (s != NULL) {
-        size_t m;
-        for (m = i; m < k; ++m) {
-          s[m - i] = v[m]->u.byte;
-          if (m > i)
-            free (v[m]);
-        }
-        s[k - i] = '\0';
-        v[i]->type = N_STRING;
-        v[i]->u.str.s = s;
-        v[i]->u.str.len = k - i;
-        v[j++] = uniform_to_fill (v[i]);
-        i = k;
-        continue;
-      }
-    }
-    v[j++] = v[i++];
+    v[j++] = v[i];
   }
   g->u.list.n = j;
   return g;
