@@ -28,6 +28,10 @@
 struct rbd_config cfg = { .parent_extents = true };
 struct rbd_state rbd;
 
+/* "pool/[ns/]image[@snap]", formatted once in .config_complete: it is
+ * then used from any thread, librbd's included, without allocating. */
+static char image_name[1024];
+
 /* Librados waits forever by default for a monitor op or an OSD op, and 300 s
  * to mount.  A server must give its clients an error instead of a hang (the
  * retry filter can then act on it), so unless ceph.conf, $CEPH_ARGS or a
@@ -258,6 +262,10 @@ rbdp_config_complete (void)
     return -1;
   }
 
+  snprintf (image_name, sizeof image_name, "%s/%s%s%s%s%s", cfg.pool,
+            cfg.nspace ? cfg.nspace : "", cfg.nspace ? "/" : "", cfg.image,
+            cfg.snap ? "@" : "", cfg.snap ? cfg.snap : "");
+
   /* Every key that can be checked offline is checked now. */
   if (make_handle (&check) == -1)
     return -1;
@@ -268,10 +276,7 @@ rbdp_config_complete (void)
 const char *
 rbdp_image_name (void)
 {
-  return nbdkit_printf_intern ("%s/%s%s%s%s%s", cfg.pool,
-                               cfg.nspace ? cfg.nspace : "",
-                               cfg.nspace ? "/" : "", cfg.image,
-                               cfg.snap ? "@" : "", cfg.snap ? cfg.snap : "");
+  return image_name;
 }
 
 /* Why rados_connect failed, in words that point at the key to fix. */
@@ -309,20 +314,21 @@ connect_error (int r)
   }
 }
 
-/* librbd calls this when the image header changes (resize, snapshots,
- * features) from any client.  librbd itself refreshes the handle before
- * its next call, so rbd_get_size in a new connection's .get_size sees the
- * new size; this only records it in the debug log.
+/* librbd calls this, in one of its own threads, when the image header
+ * changes (resize, snapshots, features) by any client.  librbd refreshes
+ * the handle itself before its next call, so rbd_get_size in a new
+ * connection's .get_size sees the new size.  Nothing here calls back into
+ * librbd (that could wait on the very thread running this): it only
+ * counts and logs.
  */
 static void
 header_changed (void *arg)
 {
-  uint64_t size;
+  static _Atomic unsigned changes;
 
   (void) arg;
-  if (rbd_get_size (rbd.image, &size) == 0)
-    nbdkit_debug ("rbd: %s changed; size is now %" PRIu64,
-                  rbdp_image_name (), size);
+  nbdkit_debug ("rbd: %s changed (notification %u)", rbdp_image_name (),
+                ++changes);
 }
 
 /* Open the image, saying which part of image= is wrong if it fails. */
