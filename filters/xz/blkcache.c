@@ -3,7 +3,8 @@
  * Decompressing a block is what random access to an .xz file costs, so
  * recently used blocks are kept, for every connection at once (clients
  * reading the same image share the work).  The cache holds at most MAX
- * blocks that nobody is reading; least recently used ones go first.
+ * blocks, those being loaded or read included; least recently used idle
+ * ones go first, and a reader waits when all are busy.
  *
  * One mutex guards the list, but decompression happens outside it: a
  * missing block is entered as "loading", the thread that entered it
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include <nbdkit-filter.h>
@@ -96,26 +98,23 @@ unlink_entry (struct blkcache *c, struct blkcache_entry *e)
   }
 }
 
-/* With the lock held: drops least recently used idle blocks until at
- * most MAX are kept.  Blocks being loaded or read are not idle; while
- * many are, the cache is briefly over MAX rather than making readers
- * wait for room.
+/* With the lock held: drops the least recently used idle block (not
+ * being loaded or read).  False if every block is busy.
  */
-static void
-evict (struct blkcache *c)
+static bool
+evict_one (struct blkcache *c)
 {
-  while (c->count > c->max) {
-    struct blkcache_entry *e, *lru = NULL;
+  struct blkcache_entry *e, *lru = NULL;
 
-    for (e = c->list; e; e = e->next)
-      if (e->state == READY && e->refs == 0 &&
-          (lru == NULL || e->used < lru->used))
-        lru = e;
-    if (lru == NULL)
-      return;
-    unlink_entry (c, lru);
-    entry_free (lru);
-  }
+  for (e = c->list; e; e = e->next)
+    if (e->state == READY && e->refs == 0 &&
+        (lru == NULL || e->used < lru->used))
+      lru = e;
+  if (lru == NULL)
+    return false;
+  unlink_entry (c, lru);
+  entry_free (lru);
+  return true;
 }
 
 struct blkcache_entry *
@@ -128,28 +127,39 @@ blkcache_get (struct blkcache *c, size_t blockno,
   int lerr = EIO;
 
   pthread_mutex_lock (&c->lock);
-  for (e = c->list; e; e = e->next)
-    if (e->blockno == blockno)
-      break;
-  if (e) {
-    e->refs++;
-    c->hits++;
-    while (e->state == LOADING)
-      pthread_cond_wait (&c->cond, &c->lock);
-    if (e->state == FAILED) {
-      /* The loader reported the error; the entry is already out of the
-       * list, and the last waiter frees it.
-       */
-      *err = e->err;
-      if (--e->refs == 0)
-        entry_free (e);
+  for (;;) {
+    for (e = c->list; e; e = e->next)
+      if (e->blockno == blockno)
+        break;
+    if (e) {
+      e->refs++;
+      c->hits++;
+      while (e->state == LOADING)
+        pthread_cond_wait (&c->cond, &c->lock);
+      if (e->state == FAILED) {
+        /* The loader reported the error; the entry is already out of
+         * the list, and the last waiter frees it.
+         */
+        *err = e->err;
+        if (--e->refs == 0)
+          entry_free (e);
+        pthread_mutex_unlock (&c->lock);
+        return NULL;
+      }
+      e->used = ++c->clock;
+      *data = e->data;
       pthread_mutex_unlock (&c->lock);
-      return NULL;
+      return e;
     }
-    e->used = ++c->clock;
-    *data = e->data;
-    pthread_mutex_unlock (&c->lock);
-    return e;
+    /* Room for one more.  When all MAX blocks are busy, wait: memory
+     * stays bounded by MAX blocks however many requests a client sends
+     * at once, and no deadlock is possible because a reader holds at
+     * most one entry and never waits while holding it.  Then look again:
+     * someone may have loaded this very block meanwhile.
+     */
+    if (c->count < c->max || evict_one (c))
+      break;
+    pthread_cond_wait (&c->cond, &c->lock);
   }
 
   e = calloc (1, sizeof *e);
@@ -166,7 +176,6 @@ blkcache_get (struct blkcache *c, size_t blockno,
   c->list = e;
   c->count++;
   c->misses++;
-  evict (c);
   pthread_mutex_unlock (&c->lock);
 
   loaded = loader (arg, blockno, &lerr);
@@ -199,8 +208,9 @@ void
 blkcache_put (struct blkcache *c, struct blkcache_entry *e)
 {
   pthread_mutex_lock (&c->lock);
-  e->refs--;
-  evict (c);
+  /* An idle block is room for a reader waiting for some. */
+  if (--e->refs == 0)
+    pthread_cond_broadcast (&c->cond);
   pthread_mutex_unlock (&c->lock);
 }
 

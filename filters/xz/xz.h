@@ -83,9 +83,9 @@ extern uint8_t *xz_dec_block (nbdkit_next *next, const struct xz_block *b,
                               int *err);
 
 /* blkcache.c.  Decompressed blocks, shared by every connection, at most
- * MAX of them kept once nobody is reading them.  Different blocks are
- * decompressed in parallel; a block being decompressed is waited for,
- * never decompressed twice at the same time.
+ * MAX of them in memory (being loaded and being read included).
+ * Different blocks are decompressed in parallel; a block being
+ * decompressed is waited for, never decompressed twice at the same time.
  */
 struct blkcache;
 struct blkcache_entry;
