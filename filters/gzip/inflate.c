@@ -162,18 +162,23 @@ gz_inflate_to_fd (nbdkit_next *next, int fd, uint64_t *size)
     /* One member. */
     members++;
     do {
-      r = fill (&f);
-      if (r == -1)
+      int more = fill (&f);
+
+      if (more == -1)
         goto out;
-      if (r == 0) {
+      /* Even with no input left, zlib may still have output to give
+       * (it reads ahead); only when it can make no progress at all is
+       * the file cut short.
+       */
+      f.z.next_out = out;
+      f.z.avail_out = CHUNK;
+      r = inflate (&f.z, Z_NO_FLUSH);
+      if (r == Z_BUF_ERROR && !more) {
         nbdkit_error ("gzip: the file is truncated (it ends inside gzip "
                       "member %u, after %" PRIu64 " uncompressed bytes)",
                       members, opos);
         goto out;
       }
-      f.z.next_out = out;
-      f.z.avail_out = CHUNK;
-      r = inflate (&f.z, Z_NO_FLUSH);
       if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
         nbdkit_error ("gzip: %s at compressed offset about %" PRIu64
                       " (member %u): %s",
