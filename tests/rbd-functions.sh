@@ -12,6 +12,17 @@ unset _p
 requires nbdinfo
 requires_nbdsh
 
+# Under AddressSanitizer (.ci/sanitize sets ASAN_OPTIONS), a C program
+# that loads librados, which is C++ and throws exceptions internally, hits
+# ASan's check that __cxa_throw was resolved when the program started: it
+# was not, as nothing had loaded libstdc++ yet.  Loading it first fixes
+# that (for every process here: the others use libstdc++ anyway).
+if [[ -n "${ASAN_OPTIONS:-}" ]]; then
+    _libstdcxx="$(/sbin/ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ { print $NF; exit }')"
+    [[ -n "$_libstdcxx" ]] || _libstdcxx=/usr/lib/x86_64-linux-gnu/libstdc++.so.6
+    export LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$_libstdcxx"
+fi
+
 # start_ceph: start the cluster, export CEPH_CONF (which rbd, ceph and
 # librados read) and set $conf, $osd_pid, $ceph_dir.
 start_ceph() {
