@@ -72,9 +72,11 @@ print(max(json.loads(l)["in_flight"] for l in open(sys.argv[1])))' "$tmp/slow.lo
     secs=$(awk "BEGIN { print $t1 - $t0 }")
     echo "connections=$1: 6 reads in $secs s, at most $max GETs at once"
 }
+# What the server saw at once is the proof; the time only has to beat
+# one at a time (2.4 s), so that a loaded CI machine does not fail it.
 in_flight 4
 [[ "$max" == 4 ]] || fail "connections=4: the server saw $max GETs at once"
-awk "BEGIN { exit !($secs < 2.0) }" ||
+awk "BEGIN { exit !($secs < 2.4) }" ||
     fail "connections=4: 6 reads of 0.4 s took $secs s"
 in_flight 1
 [[ "$max" == 1 ]] || fail "connections=1: the server saw $max GETs at once"
