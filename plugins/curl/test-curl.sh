@@ -8,7 +8,8 @@
 #   - 404 stops the server with the status and the URL, without the
 #     user:password@ given in it;
 #   - a server that ignores Range (200 with the whole file) is refused
-#     with a clear message, at startup;
+#     with a clear message, at startup, and a read from one that starts
+#     ignoring it later fails with EIO;
 #   - header=, cookie= (from +FILE), user-agent= reach the server;
 #   - writes are refused; --filter=cow makes a writable disk whose
 #     writes never reach the server;
@@ -104,6 +105,19 @@ out=$(bk -U - curl "http://127.0.0.1:$py_port/disk.img" \
           --run 'nbdinfo "$uri"' 2>&1) && fail "a server ignoring Range was served"
 grep -q "the server ignores Range requests: asked for bytes 0-0, it answered 200 with the whole body (4194304 bytes)" \
     <<<"$out" || fail "ignoring Range: unclear message: $out"
+
+# A server that honours Range at startup and ignores it later: the read
+# fails with EIO (its data never reaches the client) and a message.
+start_pyserver fickle fickle "$www/disk.img"
+out=$(bk -U - curl "http://127.0.0.1:$py_port/disk.img" --run 'nbdsh -u "$uri" -c "
+try:
+    buf = h.pread(4096, 65536)
+    raise SystemExit(\"served a read from a server ignoring Range: %r\" % buf[:16])
+except nbd.Error as e:
+    assert e.errno == \"EIO\", e
+"' 2>&1) || fail "fickle server: $out"
+grep -q "the server ignores Range requests: asked for bytes 65536-69631, it answered 200 with the whole body (4194304 bytes)" \
+    <<<"$out" || fail "fickle server: unclear message: $out"
 
 # header=, cookie= (read from a file, like a password), user-agent=.
 printf 'session=abc123' >"$tmp/cookie"

@@ -8,6 +8,9 @@
 #
 #   norange  ignores Range, as a server is allowed to: every GET gets
 #            200 and the whole file (the plugin must refuse it)
+#   fickle   honours Range only for the first byte (the plugin's check
+#            at startup) and ignores it for every other request, as a
+#            server reconfigured behind a load balancer might
 #   record   honours Range and appends each request's method, path and
 #            headers to LOGFILE as a JSON line (the aws-sigv4= test
 #            checks the signature headers libcurl sent)
@@ -56,7 +59,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(delay)
             with lock:
                 in_flight -= 1
-        if mode != "norange" and m:
+        honour = mode not in ("norange", "fickle") or \
+            (mode == "fickle" and rng == "bytes=0-0")
+        if honour and m:
             a, b = int(m.group(1)), int(m.group(2))
             b = min(b, len(data) - 1)
             self.send_response(206)
