@@ -43,6 +43,37 @@ bk -U - rbd image=small pool=rbd conf="$conf" --run 'nbdinfo --size "$uri"' \
     >"$tmp/size"
 [[ "$(cat "$tmp/size")" == $((64 * M)) ]] || fail "pool= image= size"
 
+# ---- 1b. Errors at start name the key to fix; none of them hangs.
+echo "== errors"
+# expect_error MESSAGE ARGS...: the server must fail to start, saying MESSAGE.
+expect_error() {
+    local msg="$1"; shift
+    if bk -U - rbd "$@" --run true >"$tmp/err" 2>&1; then
+        fail "the server started with: $*"
+    fi
+    grep -qF -- "$msg" "$tmp/err" || { cat "$tmp/err"; fail "no '$msg' for: $*"; }
+}
+expect_error "image=nope: no such image in pool rbd" rbd/nope conf="$conf"
+expect_error "pool=nopool: no such pool" nopool/small conf="$conf"
+expect_error "snap=nosnap: image rbd/small has no such snapshot" \
+    rbd/small@nosnap conf="$conf"
+command ceph-authtool --create-keyring "$tmp/bad.keyring" -n client.admin \
+    --gen-key >/dev/null
+expect_error "authentication failed (check id= and keyring=$tmp/bad.keyring)" \
+    rbd/small conf="$conf" keyring="$tmp/bad.keyring"
+expect_error "client.nobody: authentication failed" rbd/small conf="$conf" id=nobody
+expect_error "rbd_cachee: not a Ceph option" rbd/small conf="$conf" rbd_cachee=false
+expect_error "rbd_cache=maybe: Ceph does not take this value" \
+    rbd/small conf="$conf" rbd_cache=maybe
+expect_error "conf=$tmp/none: No such file" rbd/small conf="$tmp/none"
+# No monitor at all: bounded by client_mount_timeout.
+sed 's/^mon_host = .*/mon_host = [v2:127.0.0.1:9]/' "$conf" >"$tmp/dead.conf"
+t0=$SECONDS
+expect_error "no monitor of the cluster answered within client_mount_timeout=2" \
+    rbd/small conf="$tmp/dead.conf" client_mount_timeout=2
+(( SECONDS - t0 <= 10 )) || fail "an unreachable cluster took $((SECONDS - t0)) s"
+bk --dump-plugin rbd | grep -q "^librbd_version=1\." || fail "--dump-plugin"
+
 # ---- 2. qemu-io: patterns, across an object boundary, read back.
 echo "== qemu-io"
 qemu-io -f raw "$uri1" \
