@@ -4,7 +4,8 @@
 # verify=crc32c, and the cluster stopped under running clients (the OSD
 # killed by pid): requests fail with a clear error within
 # rados_osd_op_timeout, nothing hangs, and once the OSD is started again
-# the retry filter carries a request that was waiting over the outage.
+# the retry filter carries a request that was waiting over the outage;
+# with the cluster gone altogether, the server still exits.
 source "${srcdir:-$(dirname "$0")}/functions.sh"
 source "$srcdir/rbd-functions.sh"
 requires fio
@@ -128,7 +129,15 @@ server_alive "$retried_pid"
 rbd export --no-progress rbd/retried "$tmp/retried.img"
 cmp -n 4096 -i $((20 * M)):0 "$tmp/retried.img" \
     <(head -c 4096 /dev/zero | tr '\0' 'S') || fail "the retried write is not in the cluster"
-stop_server "$plain_pid"
 stop_server "$retried_pid"
+
+# ---- 4. The whole cluster gone: the server still exits, in bounded time.
+echo "== cluster gone, server stopped"
+"$srcdir/ceph/stop-cluster" "$ceph_dir"
+t0=$SECONDS
+stop_server "$plain_pid"
+echo "the server exited $((SECONDS - t0)) s after SIGTERM"
+grep -q "rbd/plain: the cluster did not answer within 4 s while closing" \
+    "$tmp/server.log" || fail "no message about the image left unclosed"
 
 echo "test-rbd-2.sh: $((SECONDS - t_start)) s"

@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <unistd.h>
+#include <dlfcn.h>
+#include <time.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -442,16 +444,58 @@ rbdp_after_fork (void)
   return -1;
 }
 
+/* Waits for C at most SECONDS; false if it has not completed by then (the
+ * completion is then left to librbd: releasing it could free memory that
+ * librbd's threads still use). */
+static bool
+wait_bounded (rbd_completion_t c, unsigned seconds)
+{
+  unsigned i;
+
+  for (i = 0; i < seconds * 100; ++i) {
+    if (rbd_aio_is_complete (c))
+      return true;
+    /* (Not nbdkit_nanosleep: it returns at once when the server quits.) */
+    nanosleep (&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+  }
+  return rbd_aio_is_complete (c);
+}
+
+/* The time the server may spend on each of flushing and closing the
+ * image when it exits (stop_server in the tests allows 10 s in all). */
+#define CLOSE_SECONDS 4
+
 void
 rbdp_cleanup (void)
 {
+  rbd_completion_t c;
+
   if (rbd.watching)
     rbd_update_unwatch (rbd.image, rbd.watch_handle);
   rbd.watching = false;
   if (rbd.image) {
-    /* Anything librbd's cache still holds reaches the cluster now. */
-    rbd_flush (rbd.image);
-    rbd_close (rbd.image);
+    /* Anything librbd's cache still holds goes to the cluster, and the
+     * image's lock and watch are given back.  With the cluster gone,
+     * librbd can wait for it for ever (unregistering a watch is not
+     * bounded by rados_osd_op_timeout), and a server must still exit:
+     * after CLOSE_SECONDS the handles are abandoned to the exit. */
+    if (rbd_aio_create_completion (NULL, NULL, &c) == 0) {
+      if (rbd_aio_flush (rbd.image, c) < 0)
+        rbd_aio_release (c);
+      else if (wait_bounded (c, CLOSE_SECONDS))
+        rbd_aio_release (c);
+      else
+        goto abandon;
+    }
+    if (rbd_aio_create_completion (NULL, NULL, &c) == 0) {
+      if (rbd_aio_close (rbd.image, c) < 0) {
+        rbd_aio_release (c);
+        goto abandon;
+      }
+      if (!wait_bounded (c, CLOSE_SECONDS))
+        goto abandon;
+      rbd_aio_release (c);
+    }
   }
   if (rbd.ioctx)
     rados_ioctx_destroy (rbd.ioctx);
@@ -460,6 +504,17 @@ rbdp_cleanup (void)
   rbd.image = NULL;
   rbd.ioctx = NULL;
   rbd.cluster = NULL;
+  return;
+
+ abandon:
+  nbdkit_error ("rbd: %s: the cluster did not answer within %d s while "
+                "closing the image: exiting without closing it (its "
+                "exclusive lock, if any, is released when the cluster sees "
+                "this client gone)", rbdp_image_name (), CLOSE_SECONDS);
+  /* librbd's threads still run: the libraries must stay mapped when the
+   * server unloads this plugin on its way out. */
+  dlopen ("librbd.so.1", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  dlopen ("librados.so.2", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
 void
