@@ -127,6 +127,7 @@ struct connection {
    * what handing a request over costs on this machine.
    */
   volatile uint64_t avg_handoff_ns;
+  unsigned handoff_probe;       /* counts requests kept in the reader */
   struct request *corked[MAX_CORKED];
   size_t n_corked;
 };

@@ -43,6 +43,7 @@
 /* Requests faster than this on average are run by the reader itself. */
 #define INLINE_THRESHOLD_NS 20000
 #define INITIAL_REQUEST_NS 1000000
+#define HANDOFF_PROBE_EVERY 32
 #define INLINE_MAX_BYTES (128 * 1024)
 
 /* A write this large has its payload read straight into the request's
@@ -437,9 +438,30 @@ header_ready (struct connection *conn)
   return rb->end - rb->start >= sizeof (struct nbd_request);
 }
 
-/* Whether the reader runs this request itself: when that costs less than
- * handing it over, and never for a big one, which would hold up the
- * requests behind it for the whole copy.
+/* True if the input buffer already holds the next request's header,
+ * beyond this request's own payload: running this one in the reader
+ * would make that one wait.
+ */
+static bool
+another_request_buffered (const struct connection *conn,
+                          const struct request *req)
+{
+  const struct rbuf *rb = &conn->rbuf;
+  uint64_t own = req->type == NBD_CMD_WRITE ? req->count : 0;
+
+  return rb->end - rb->start >= own + sizeof (struct nbd_request);
+}
+
+/* Whether the reader runs this request itself.  Never a big one, which
+ * would hold up the requests behind it for the whole copy.  Always one
+ * that takes the chain microseconds (a RAM disk).  A slower one (a
+ * network plugin waiting on its server) only when that costs less than
+ * the handover and nothing is waiting behind it: otherwise requests
+ * that could run in parallel would run one at a time.  And every
+ * HANDOFF_PROBE_EVERY-th such request is handed over anyway, so that the
+ * handover's cost, measured only when one happens, stays current (a
+ * handover once measured slow on a busy machine would otherwise keep
+ * every request in the reader for good).
  */
 static bool
 run_here_p (struct connection *conn, const struct request *req, bool parallel)
@@ -449,8 +471,12 @@ run_here_p (struct connection *conn, const struct request *req, bool parallel)
   if (req->count > INLINE_MAX_BYTES &&
       (req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE))
     return false;
-  return conn->avg_request_ns < MAX ((uint64_t) INLINE_THRESHOLD_NS,
-                                     (uint64_t) conn->avg_handoff_ns);
+  if (conn->avg_request_ns < INLINE_THRESHOLD_NS)
+    return true;
+  if (conn->avg_request_ns >= conn->avg_handoff_ns ||
+      another_request_buffered (conn, req))
+    return false;
+  return ++conn->handoff_probe % HANDOFF_PROBE_EVERY != 0;
 }
 
 /* Reads one request.  Returns 1 for a request to run, 0 for NBD_CMD_DISC,
