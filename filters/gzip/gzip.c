@@ -27,6 +27,8 @@
 
 #include <nbdkit-filter.h>
 
+#include "decompressed-image.h"
+
 #include "gzip.h"
 
 struct image {
@@ -179,52 +181,6 @@ gzip_get_size (nbdkit_next *next, void *handle)
   return h->img->size;
 }
 
-/* The layer below's limits are about the compressed file. */
-static int
-gzip_block_size (nbdkit_next *next, void *handle,
-                 uint32_t *minimum, uint32_t *preferred, uint32_t *maximum)
-{
-  *minimum = *preferred = *maximum = 0;
-  return 0;
-}
-
-static int
-gzip_can_write (nbdkit_next *next, void *handle)
-{
-  return 0;
-}
-
-static int
-gzip_can_zero (nbdkit_next *next, void *handle)
-{
-  return NBDKIT_ZERO_NONE;
-}
-
-static int
-gzip_can_trim (nbdkit_next *next, void *handle)
-{
-  return 0;
-}
-
-/* Extents below describe the compressed file: say "all data" instead. */
-static int
-gzip_can_extents (nbdkit_next *next, void *handle)
-{
-  return 0;
-}
-
-static int
-gzip_can_cache (nbdkit_next *next, void *handle)
-{
-  return NBDKIT_CACHE_EMULATE;
-}
-
-static int
-gzip_can_multi_conn (nbdkit_next *next, void *handle)
-{
-  return 1;
-}
-
 static int
 gzip_pread (nbdkit_next *next, void *handle,
             void *buf, uint32_t count, uint64_t offset, uint32_t flags,
@@ -264,13 +220,7 @@ static struct nbdkit_filter filter = {
   .close             = gzip_close,
   .prepare           = gzip_prepare,
   .get_size          = gzip_get_size,
-  .block_size        = gzip_block_size,
-  .can_write         = gzip_can_write,
-  .can_zero          = gzip_can_zero,
-  .can_trim          = gzip_can_trim,
-  .can_extents       = gzip_can_extents,
-  .can_cache         = gzip_can_cache,
-  .can_multi_conn    = gzip_can_multi_conn,
+  DECOMPRESSED_IMAGE_CAPABILITIES,
   .pread             = gzip_pread,
 };
 

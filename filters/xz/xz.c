@@ -25,6 +25,8 @@
 
 #include <nbdkit-filter.h>
 
+#include "decompressed-image.h"
+
 #include "xz.h"
 
 /* The established filter's defaults: blocks up to 512M, 8 of them kept. */
@@ -234,56 +236,6 @@ xz_get_size (nbdkit_next *next, void *handle)
   return h->img->idx.size;
 }
 
-/* The layer below's limits are about the compressed file: none of them
- * apply to the image served.
- */
-static int
-xz_block_size (nbdkit_next *next, void *handle,
-               uint32_t *minimum, uint32_t *preferred, uint32_t *maximum)
-{
-  *minimum = *preferred = *maximum = 0;
-  return 0;
-}
-
-static int
-xz_can_write (nbdkit_next *next, void *handle)
-{
-  return 0;
-}
-
-static int
-xz_can_zero (nbdkit_next *next, void *handle)
-{
-  return NBDKIT_ZERO_NONE;
-}
-
-static int
-xz_can_trim (nbdkit_next *next, void *handle)
-{
-  return 0;
-}
-
-/* Extents below describe the compressed file: say "all data" instead. */
-static int
-xz_can_extents (nbdkit_next *next, void *handle)
-{
-  return 0;
-}
-
-/* CACHE is served by reading, which fills the block cache. */
-static int
-xz_can_cache (nbdkit_next *next, void *handle)
-{
-  return NBDKIT_CACHE_EMULATE;
-}
-
-/* Every connection reads the same unchanging data. */
-static int
-xz_can_multi_conn (nbdkit_next *next, void *handle)
-{
-  return 1;
-}
-
 struct load_ctx {
   nbdkit_next *next;
   struct image *img;
@@ -351,13 +303,7 @@ static struct nbdkit_filter filter = {
   .close             = xz_close,
   .prepare           = xz_prepare,
   .get_size          = xz_get_size,
-  .block_size        = xz_block_size,
-  .can_write         = xz_can_write,
-  .can_zero          = xz_can_zero,
-  .can_trim          = xz_can_trim,
-  .can_extents       = xz_can_extents,
-  .can_cache         = xz_can_cache,
-  .can_multi_conn    = xz_can_multi_conn,
+  DECOMPRESSED_IMAGE_CAPABILITIES,
   .pread             = xz_pread,
 };
 
