@@ -105,8 +105,30 @@ extern void print_shell_word (const char *s);
 /* notify.c: systemd's sd_notify protocol, without libsystemd. */
 extern void notify_systemd (const char *state);
 
-/* Settings shared by the files. */
+/* Settings shared by the files: the options (main.c) that the attaching
+ * daemon (attach.c) works with.
+ */
 extern bool verbose_option;
+extern int device_index;             /* -d, -1: the kernel chooses */
+extern int connections;              /* -C */
+extern uint64_t block_size;          /* -b */
+extern uint64_t timeout;             /* --timeout */
+extern uint64_t dead_timeout;        /* --dead-timeout */
+extern const char *backend_name;     /* -n */
+extern bool foreground;              /* -f */
+extern const char *pidfile;          /* -P */
+extern bool use_ioctl;               /* --ioctl */
+extern const char *reattach_target;  /* --reattach */
+
+/* main.c: a message and exit(1); a device or backend name to an index,
+ * or die.
+ */
+extern void die (const char *fmt, ...)
+  __attribute__ ((noreturn, format (printf, 1, 2)));
+extern int resolve_or_die (const char *arg);
+
+/* attach.c: the attaching daemon; returns the exit status. */
+extern int attach (const char *plugin_name);
 
 /* remote.c: the retry filter for remote plugins by default. */
 extern bool plugin_is_remote (const char *plugin);
