@@ -3,7 +3,8 @@
 
 # check NAME FUNCTION [ARGS...]: runs FUNCTION in a subshell with errexit
 # and pipefail, its output kept in /tmp/check-NAME.log, and prints
-# "CHECK NAME: PASS (UPTIME s)" or "CHECK NAME: FAIL" and the end of the
+# "CHECK NAME [KERNEL]: PASS (UPTIME s)" or "CHECK NAME [KERNEL]: FAIL"
+# (KERNEL: uname -r, the kernel matrix's column) and the end of the
 # log: the lines the test-vm-*.sh scripts count.  A guest script that
 # defines check_failed_more NAME gets it called after a failure, to show
 # more (a journal, say).
@@ -15,10 +16,10 @@ check () {
         return 0
     fi
     if ( set -euo pipefail; "$@" ) > "/tmp/check-$name.log" 2>&1; then
-        echo "CHECK $name: PASS ($(cut -d' ' -f1 /proc/uptime) s)"
+        echo "CHECK $name [$(uname -r)]: PASS ($(cut -d' ' -f1 /proc/uptime) s)"
         [[ -z "${GUEST_VERBOSE:-}" ]] || sed 's/^/  | /' "/tmp/check-$name.log"
     else
-        echo "CHECK $name: FAIL"
+        echo "CHECK $name [$(uname -r)]: FAIL"
         sed 's/^/  | /' "/tmp/check-$name.log" | tail -n 60
         if declare -F check_failed_more >/dev/null; then check_failed_more "$name"; fi
     fi

@@ -16,7 +16,7 @@
 #   - services of the host that make no sense in the VM are masked;
 #   - then `switch_root` into the overlay with /lib/systemd/systemd.
 #
-#   mkinitrd-systemd.sh KERNEL_VERSION OUTPUT
+#   mkinitrd-systemd.sh KERNEL_VERSION OUTPUT [MODROOT]   (see initrd-common.sh)
 set -euo pipefail
 
 kver="$1"
@@ -43,6 +43,9 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work \
     root /newroot || fail "cannot mount the overlay root"
 R=/newroot
+# A kernel not the host's: its modules, where modprobe looks for them.
+[ -z "$modules" ] || mount --bind "/lower$modules" $R/lib/modules ||
+    fail "cannot mount $modules over /lib/modules"
 
 mount -t tmpfs -o mode=0755 run $R/run
 mkdir -p $R/run/host-tmp

@@ -3,7 +3,7 @@
 # modules for 9p over virtio, and an init that mounts the host's root
 # (shared read-only over 9p) and runs a guest script from it in a chroot.
 #
-#   mkinitrd.sh KERNEL_VERSION OUTPUT
+#   mkinitrd.sh KERNEL_VERSION OUTPUT [MODROOT]   (see initrd-common.sh)
 set -euo pipefail
 
 kver="$1"
@@ -17,6 +17,8 @@ copy_modules "$kver" "$work/modules" virtio_pci 9pnet_virtio 9p
 { init_prologue; cat <<'INIT'
 status=1
 if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host /mnt; then
+    # A kernel not the host's: its modules, where modprobe looks for them.
+    [ -z "$modules" ] || mount --bind "/mnt$modules" /mnt/lib/modules
     mount -t proc proc /mnt/proc
     mount -t sysfs sys /mnt/sys
     mount -t devtmpfs dev /mnt/dev

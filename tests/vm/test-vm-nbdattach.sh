@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# nbdattach against a real Linux kernel: boots the distribution's kernel
-# under qemu (tests/vm/run-guest) once and runs every check in
-# tests/vm/guest-nbdattach.sh there.  Each check's result is in the log
-# under its own name ("CHECK NAME: PASS|FAIL").
+# nbdattach against a real Linux kernel: boots a Debian kernel under qemu
+# (tests/vm/run-guest; VM_KERNEL picks it, 6.12 by default) once and runs
+# the checks of tests/vm/guest-nbdattach.sh there.  Each check's result is
+# in the log under its own name and the kernel's ("CHECK NAME [KERNEL]:
+# PASS|FAIL").  test-vm-nbdattach-6.1.sh runs a core subset on Debian
+# 12's own kernel through this script: GUEST_CHECKS names the checks,
+# VM_MIN_PASS how many must pass.
 source "${abs_top_srcdir:-$srcdir/..}/tests/functions.sh"
 
 requires qemu-system-x86_64
-[[ -r "$(ls /boot/vmlinuz-* 2>/dev/null | tail -n 1)" ]] ||
-    skip "no kernel in /boot (install linux-image-amd64)"
 [[ -x "$abs_top_builddir/nbdattach/nbdattach" ]] || fail "nbdattach not built"
+min_pass="${VM_MIN_PASS:-16}"
 
 # The guest sees the host's /tmp as /run/host-tmp (its own /tmp is a
 # tmpfs): a tree under /tmp must be named that way there.
@@ -17,17 +19,20 @@ guest_path () {
 }
 cat > "$tmp/guest.sh" <<GUEST
 export abs_top_builddir='$(guest_path "$abs_top_builddir")'
+export GUEST_CHECKS='${GUEST_CHECKS:-}'
 exec bash '$(guest_path "$abs_top_srcdir")/tests/vm/guest-nbdattach.sh'
 GUEST
 
+status=0
 VM_TIMEOUT=1500 "$abs_top_srcdir/tests/vm/run-guest" "$tmp/guest.sh" \
-    > "$tmp/vm.log" 2>&1 || true
+    > "$tmp/vm.log" 2>&1 || status=$?
 tr -d '\r' < "$tmp/vm.log" > "$tmp/vm.txt"
 cat "$tmp/vm.txt"
+(( status != 77 )) || skip "run-guest cannot boot this kernel (above)"
 
 grep -q "guest checks done" "$tmp/vm.txt" || fail "the guest did not finish its checks"
 passed=$(grep -c "CHECK .*: PASS" "$tmp/vm.txt" || true)
 failed=$(grep -c "CHECK .*: FAIL" "$tmp/vm.txt" || true)
 echo "guest checks: $passed passed, $failed failed"
-(( passed >= 16 )) || fail "expected at least 16 guest checks to pass"
+(( passed >= min_pass )) || fail "expected at least $min_pass guest checks to pass"
 (( failed == 0 )) || fail "guest checks failed: $(grep "CHECK .*: FAIL" "$tmp/vm.txt" | tr '\n' ' ')"
