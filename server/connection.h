@@ -143,14 +143,6 @@ struct export_info {
 extern void handle_single_connection (int sockin, int sockout);
 extern int probe_export (const char *exportname, struct export_info *info);
 extern int handle_kernel_connection (int fd, const char *exportname);
-extern ssize_t conn_recv_some (struct connection *conn, void *buf,
-                               size_t len);
-extern int conn_recv_full (struct connection *conn, void *buf, size_t len);
-extern void shutdown_all_connections (int how);
-extern int conn_send_iov (struct connection *conn, struct iovec *iov,
-                          int iovcnt);
-extern int conn_send_full (struct connection *conn, const void *buf,
-                           size_t len);
 extern void conn_free_interns (struct connection *conn);
 
 /* handshake.c: returns 0 once the client is ready for transmission. */

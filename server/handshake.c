@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "conn-io.h"
 #include "minmax.h"
 #include "nbd-protocol.h"
 #include "tls.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "conn-io.h"
 #include "minmax.h"
 #include "nbd-protocol.h"
 

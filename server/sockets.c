@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "conn-io.h"
 #include "minmax.h"
 #include "sockets.h"
 

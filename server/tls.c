@@ -7,7 +7,7 @@
  * "username:hexkey" format.  A client upgrades its connection with
  * NBD_OPT_STARTTLS (handshake-tls.c), which calls tls_start here; from
  * then on every byte of that connection goes through tls_recv and
- * tls_send_iov instead of the socket, which connections.c arranges.
+ * tls_send_iov instead of the socket, which conn-io.c arranges.
  *
  * GnuTLS lets one thread receive while another sends on the same
  * session, which is exactly the reader/worker split of transmission.c;
@@ -25,13 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
 #include "internal.h"
+#include "conn-io.h"
 #include "tls.h"
 
 int tls_mode;                   /* --tls: TLS_OFF, TLS_ON, TLS_REQUIRE */
@@ -270,15 +270,8 @@ tls_start (struct connection *conn)
   /* The handshake must end by the connection's deadline; GnuTLS waits
    * on the socket itself, so it is told how long is left.
    */
-  if (conn->deadline_ms) {
-    struct timespec ts;
-    uint64_t now;
-
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    now = (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    gnutls_handshake_set_timeout (s, conn->deadline_ms > now
-                                  ? (unsigned) (conn->deadline_ms - now) : 1);
-  }
+  if (conn->deadline_ms)
+    gnutls_handshake_set_timeout (s, conn_deadline_left_ms (conn));
   do
     r = gnutls_handshake (s);
   while (r < 0 && !gnutls_error_is_fatal (r) && !quit);

@@ -33,9 +33,9 @@
 #include <time.h>
 
 #include "internal.h"
+#include "conn-io.h"
 #include "minmax.h"
 #include "nbd-protocol.h"
-#include "tls.h"
 
 /* The input buffer: big enough for a burst of headers plus small writes. */
 #define RBUF_SIZE (256 * 1024)
@@ -420,19 +420,8 @@ header_ready (struct connection *conn)
   if (rb->end - rb->start >= sizeof (struct nbd_request))
     return true;
   rbuf_compact (rb);
-  /* Under TLS only what GnuTLS already decrypted is sure not to block
-   * (a record may be half arrived).
-   */
-  if (conn->tls)
-    r = tls_pending (conn)
-      ? tls_recv (conn, rb->data + rb->end,
-                  rbuf_room (rb, sizeof (struct nbd_request)))
-      : 0;
-  else if (!conn->sockin_is_socket)
-    return false;
-  else
-    r = recv (conn->sockin, rb->data + rb->end,
-              rbuf_room (rb, sizeof (struct nbd_request)), MSG_DONTWAIT);
+  r = conn_recv_nowait (conn, rb->data + rb->end,
+                        rbuf_room (rb, sizeof (struct nbd_request)));
   if (r > 0)
     rb->end += r;
   return rb->end - rb->start >= sizeof (struct nbd_request);
