@@ -115,6 +115,8 @@ usage (void)
 "  nbdattach --check DEVICE|NAME\n"
 "\n"
 "Options:\n"
+"      --filter FILTER   stack a filter (repeatable; the first is nearest\n"
+"                        the kernel)\n"
 "  -d, --device DEV      /dev/nbdN or N (default: the kernel chooses)\n"
 "  -C, --connections N   connections (default 1; more needs multi-conn)\n"
 "  -b, --block-size N    logical block size, 512..4096 (default 512)\n"
