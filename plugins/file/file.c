@@ -1,9 +1,13 @@
 /* blockkit: the file plugin, serving a regular file or block device,
  * or every file in a directory (one export per file).
+ *
+ * This file holds the configuration, opening a file, its size and
+ * capabilities, reads, writes, flushes and cache hints; directory mode
+ * is in file-dir.c, zeroing, trimming and block status in file-space.c.
  */
 
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1           /* fallocate, sync_file_range, asprintf */
+#define _GNU_SOURCE 1           /* sync_file_range */
 #endif
 #include <config.h>
 
@@ -16,25 +20,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/sysmacros.h>
 
 #ifdef __linux__
-#include <linux/fs.h>           /* BLKGETSIZE64, BLKDISCARD, BLKZEROOUT */
-#include <linux/falloc.h>       /* FALLOC_FL_* */
+#include <linux/fs.h>           /* BLKGETSIZE64, BLKZEROOUT */
 #endif
 
-#define NBDKIT_API_VERSION 2
-#include <nbdkit-plugin.h>
-
 #include "cleanup.h"
-#include "minmax.h"
+#include "file.h"
 
 static char *filename;                  /* file=, absolute */
-static char *directory;                 /* dir=, absolute */
+char *directory;                        /* dir=, absolute */
 
 enum cache_mode { CACHE_DEFAULT, CACHE_NONE };
 static enum cache_mode cache_mode = CACHE_DEFAULT;
@@ -42,21 +41,6 @@ static enum cache_mode cache_mode = CACHE_DEFAULT;
 #ifdef HAVE_POSIX_FADVISE
 static int fadvise_mode = POSIX_FADV_NORMAL;
 #endif
-
-struct handle {
-  int fd;
-  bool is_block_device;
-  bool can_write;               /* opened read-write */
-  bool can_extents;             /* SEEK_HOLE works */
-  /* What fallocate/ioctl modes work here.  These only ever go from
-   * true to false, so racing threads at worst try once more.
-   */
-  bool can_punch_hole;
-  bool can_zero_range;
-  bool can_fallocate;
-  bool can_zeroout;
-  bool can_discard;
-};
 
 static void
 file_unload (void)
@@ -188,145 +172,6 @@ file_dump_plugin (void)
   printf ("file_dir=yes\n");
 }
 
-/* Directory mode: the names of the exports, sorted.  Each regular file
- * or block device (following symlinks) whose name does not begin with
- * '.'.  Returns a NULL-terminated array, or NULL after an error.
- */
-static int
-compare_names (const void *a, const void *b)
-{
-  return strcmp (*(char *const *) a, *(char *const *) b);
-}
-
-static void
-free_names (char **names)
-{
-  size_t i;
-
-  if (names) {
-    for (i = 0; names[i]; ++i)
-      free (names[i]);
-    free (names);
-  }
-}
-
-static char **
-list_dir (void)
-{
-  DIR *dir;
-  struct dirent *d;
-  char **names = NULL;
-  size_t n = 0, alloc = 0;
-
-  dir = opendir (directory);
-  if (dir == NULL) {
-    nbdkit_error ("file: dir=%s: opendir: %m", directory);
-    return NULL;
-  }
-
-  for (;;) {
-    struct stat st;
-
-    errno = 0;
-    d = readdir (dir);
-    if (d == NULL) {
-      if (errno != 0) {
-        nbdkit_error ("file: dir=%s: readdir: %m", directory);
-        goto err;
-      }
-      break;
-    }
-    if (d->d_name[0] == '.')
-      continue;
-    if (fstatat (dirfd (dir), d->d_name, &st, 0) == -1)
-      continue;                 /* vanished, or a dangling symlink */
-    if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
-      continue;
-
-    if (n + 2 > alloc) {
-      size_t nalloc = alloc ? alloc * 2 : 16;
-      char **p = realloc (names, nalloc * sizeof *p);
-      if (p == NULL) {
-        nbdkit_error ("file: realloc: %m");
-        goto err;
-      }
-      names = p;
-      alloc = nalloc;
-    }
-    names[n] = strdup (d->d_name);
-    if (names[n] == NULL) {
-      nbdkit_error ("file: strdup: %m");
-      goto err;
-    }
-    names[++n] = NULL;
-  }
-  closedir (dir);
-
-  if (names == NULL) {
-    names = calloc (1, sizeof *names);
-    if (names == NULL) {
-      nbdkit_error ("file: calloc: %m");
-      return NULL;
-    }
-  }
-  qsort (names, n, sizeof *names, compare_names);
-  return names;
-
- err:
-  if (names)
-    names[n] = NULL;
-  free_names (names);
-  closedir (dir);
-  return NULL;
-}
-
-static int
-file_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
-{
-  char **names;
-  size_t i;
-  int r = 0;
-
-  if (directory == NULL)
-    return nbdkit_use_default_export (exports);
-
-  names = list_dir ();
-  if (names == NULL)
-    return -1;
-  for (i = 0; names[i]; ++i) {
-    if (nbdkit_add_export (exports, names[i], NULL) == -1) {
-      r = -1;
-      break;
-    }
-  }
-  free_names (names);
-  return r;
-}
-
-static const char *
-file_default_export (int readonly, int is_tls)
-{
-  char **names;
-  const char *r;
-
-  if (directory == NULL)
-    return "";
-
-  /* In directory mode the default export is the first file by name. */
-  names = list_dir ();
-  if (names == NULL)
-    return NULL;
-  if (names[0] == NULL) {
-    nbdkit_error ("file: dir=%s: the directory has no files to serve",
-                  directory);
-    free_names (names);
-    return NULL;
-  }
-  r = nbdkit_strdup_intern (names[0]);
-  free_names (names);
-  return r;
-}
-
 /* Best effort: is the device under ST rotational?  Looks in sysfs for
  * the device itself, then for the whole disk if it is a partition.
  */
@@ -352,13 +197,6 @@ sysfs_rotational (dev_t dev)
   return 0;
 }
 
-/* Is NAME acceptable as a file name inside dir=? */
-static bool
-valid_export_name (const char *name)
-{
-  return name[0] != '\0' && name[0] != '.' && strchr (name, '/') == NULL;
-}
-
 static void *
 file_open (int readonly)
 {
@@ -372,24 +210,9 @@ file_open (int readonly)
   int flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 
   if (directory) {
-    const char *name = nbdkit_export_name ();
-
-    if (name == NULL || name[0] == '\0') {
-      name = file_default_export (readonly, 0);
-      if (name == NULL)
-        return NULL;
-    }
-    if (!valid_export_name (name)) {
-      nbdkit_error ("file: export name '%s' is not allowed: it must be "
-                    "a file name in dir=%s, not containing '/' and not "
-                    "starting with '.'", name, directory);
-      errno = EINVAL;
+    path_alloc = file_dir_export_path ();
+    if (path_alloc == NULL)
       return NULL;
-    }
-    if (asprintf (&path_alloc, "%s/%s", directory, name) == -1) {
-      nbdkit_error ("file: asprintf: %m");
-      return NULL;
-    }
     path = path_alloc;
   }
   else
@@ -464,13 +287,6 @@ file_close (void *handle)
   close (h->fd);
   free (h);
 }
-
-/* Report an error without losing errno (the server reads it). */
-#define FILE_ERROR(fmt, ...) do {                 \
-    int saved_errno_ = errno;                     \
-    nbdkit_error ("file: " fmt, ##__VA_ARGS__);   \
-    errno = saved_errno_;                         \
-  } while (0)
 
 static int64_t
 file_get_size (void *handle)
@@ -552,8 +368,8 @@ file_can_extents (void *handle)
   return h->can_extents;
 }
 
-static int
-do_flush (struct handle *h)
+int
+file_do_flush (struct handle *h)
 {
 #ifdef HAVE_FDATASYNC
   if (fdatasync (h->fd) == -1) {
@@ -569,8 +385,8 @@ do_flush (struct handle *h)
 /* cache=none: drop the range from the page cache.  Dirty pages must be
  * written back first or the kernel keeps them.
  */
-static void
-evict (struct handle *h, uint64_t offset, uint64_t count, bool dirty)
+void
+file_evict (struct handle *h, uint64_t offset, uint64_t count, bool dirty)
 {
 #ifdef HAVE_POSIX_FADVISE
   if (cache_mode != CACHE_NONE)
@@ -613,7 +429,7 @@ file_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
     count -= r;
   }
 
-  evict (h, orig_offset, orig_count, false);
+  file_evict (h, orig_offset, orig_count, false);
   return 0;
 }
 
@@ -639,233 +455,16 @@ file_pwrite (void *handle, const void *buf, uint32_t count, uint64_t offset,
     count -= r;
   }
 
-  if ((flags & NBDKIT_FLAG_FUA) && do_flush (h) == -1)
+  if ((flags & NBDKIT_FLAG_FUA) && file_do_flush (h) == -1)
     return -1;
-  evict (h, orig_offset, orig_count, true);
+  file_evict (h, orig_offset, orig_count, true);
   return 0;
 }
 
 static int
 file_flush (void *handle, uint32_t flags)
 {
-  return do_flush (handle);
-}
-
-/* Errors that mean "this way of doing it is not available here". */
-static bool
-is_unsupported (int err)
-{
-  return err == EOPNOTSUPP || err == ENOTSUP || err == ENOSYS ||
-    err == ENOTTY || err == EINVAL || err == ENODEV;
-}
-
-#ifdef FALLOC_FL_PUNCH_HOLE
-/* Try fallocate(MODE).  Returns 1 done, 0 not supported (and clears
- * *FLAG), -1 real error.
- */
-static int
-try_fallocate (struct handle *h, int mode, bool *flag,
-               uint64_t offset, uint64_t count, const char *what)
-{
-  if (!*flag)
-    return 0;
-  for (;;) {
-    if (fallocate (h->fd, mode, offset, count) == 0)
-      return 1;
-    if (errno != EINTR)
-      break;
-  }
-  if (is_unsupported (errno)) {
-    /* EINVAL on block devices is usually misalignment, which says
-     * nothing about other requests: only remember real "unsupported".
-     */
-    if (errno != EINVAL)
-      *flag = false;
-    nbdkit_debug ("file: %s: fallocate %s: %m", h->is_block_device ?
-                  "block device" : "file", what);
-    return 0;
-  }
-  FILE_ERROR ("fallocate %s: %m", what);
-  return -1;
-}
-#endif
-
-static int
-file_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
-{
-  struct handle *h = handle;
-  int r;
-
-#ifdef FALLOC_FL_PUNCH_HOLE
-  /* Punching a hole both zeroes and frees: best when allowed.  On block
-   * devices it never falls back to writing, so it is always fast.
-   */
-  if (flags & NBDKIT_FLAG_MAY_TRIM) {
-    r = try_fallocate (h, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                       &h->can_punch_hole, offset, count, "punch hole");
-    if (r == -1)
-      return -1;
-    if (r == 1)
-      goto done;
-  }
-#endif
-
-#ifdef FALLOC_FL_ZERO_RANGE
-  /* Zeroes while keeping (or making) the range allocated. */
-  r = try_fallocate (h, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-                     &h->can_zero_range, offset, count, "zero range");
-  if (r == -1)
-    return -1;
-  if (r == 1)
-    goto done;
-#endif
-
-#ifdef FALLOC_FL_PUNCH_HOLE
-  /* Regular files without ZERO_RANGE: punch a hole, then allocate it
-   * again so the caller still gets allocated blocks.
-   */
-  if (!h->is_block_device && h->can_punch_hole && h->can_fallocate) {
-    r = try_fallocate (h, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                       &h->can_punch_hole, offset, count, "punch hole");
-    if (r == -1)
-      return -1;
-    if (r == 1) {
-      r = try_fallocate (h, FALLOC_FL_KEEP_SIZE, &h->can_fallocate,
-                         offset, count, "allocate");
-      if (r == -1)
-        return -1;
-      /* Even if re-allocation is unsupported, the range reads as zero. */
-      goto done;
-    }
-  }
-#endif
-
-#ifdef BLKZEROOUT
-  /* BLKZEROOUT may make the kernel write zeroes itself: never when the
-   * client asked for a fast zero.
-   */
-  if (h->is_block_device && h->can_zeroout &&
-      !(flags & NBDKIT_FLAG_FAST_ZERO)) {
-    uint64_t range[2] = { offset, count };
-
-    if (ioctl (h->fd, BLKZEROOUT, range) == 0)
-      goto done;
-    if (!is_unsupported (errno)) {
-      FILE_ERROR ("ioctl BLKZEROOUT: %m");
-      return -1;
-    }
-    if (errno != EINVAL)
-      h->can_zeroout = false;
-  }
-#endif
-
-  /* Let the server fall back to writing zeroes (or, for a fast zero
-   * request, tell the client this would not be fast).
-   */
-  errno = (flags & NBDKIT_FLAG_FAST_ZERO) ? ENOTSUP : EOPNOTSUPP;
-  return -1;
-
- done:
-  if ((flags & NBDKIT_FLAG_FUA) && do_flush (h) == -1)
-    return -1;
-  evict (h, offset, count, true);
-  return 0;
-}
-
-static int
-file_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
-{
-  struct handle *h = handle;
-
-  /* Trim is advisory: if it cannot be done, doing nothing is right. */
-#ifdef BLKDISCARD
-  if (h->is_block_device) {
-    if (h->can_discard) {
-      uint64_t range[2] = { offset, count };
-      if (ioctl (h->fd, BLKDISCARD, range) == -1) {
-        if (!is_unsupported (errno)) {
-          FILE_ERROR ("ioctl BLKDISCARD: %m");
-          return -1;
-        }
-        if (errno != EINVAL)
-          h->can_discard = false;
-      }
-    }
-    goto done;
-  }
-#endif
-
-#ifdef FALLOC_FL_PUNCH_HOLE
-  if (try_fallocate (h, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                     &h->can_punch_hole, offset, count, "punch hole") == -1)
-    return -1;
-  goto done;                    /* silence "unused label" on all paths */
-#endif
-
- done:
-  if ((flags & NBDKIT_FLAG_FUA) && do_flush (h) == -1)
-    return -1;
-  return 0;
-}
-
-static int
-file_extents (void *handle, uint32_t count, uint64_t offset, uint32_t flags,
-              struct nbdkit_extents *extents)
-{
-#ifdef SEEK_HOLE
-  struct handle *h = handle;
-  const uint64_t end = offset + count;
-  const bool req_one = flags & NBDKIT_FLAG_REQ_ONE;
-
-  while (offset < end) {
-    off_t pos;
-
-    /* Where does the next data begin? */
-    pos = lseek (h->fd, offset, SEEK_DATA);
-    if (pos == -1) {
-      if (errno != ENXIO) {
-        FILE_ERROR ("lseek SEEK_DATA: %m");
-        return -1;
-      }
-      /* No data after OFFSET: a hole to the end. */
-      pos = end;
-    }
-    if ((uint64_t) pos > offset) {
-      uint64_t hole_end = MIN ((uint64_t) pos, end);
-      if (nbdkit_add_extent (extents, offset, hole_end - offset,
-                             NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1)
-        return -1;
-      offset = hole_end;
-      if (req_one)
-        break;
-      continue;
-    }
-
-    /* Data at OFFSET: where does it end? */
-    pos = lseek (h->fd, offset, SEEK_HOLE);
-    if (pos == -1) {
-      if (errno != ENXIO) {
-        FILE_ERROR ("lseek SEEK_HOLE: %m");
-        return -1;
-      }
-      pos = end;
-    }
-    if ((uint64_t) pos <= offset)   /* the file changed under us */
-      pos = offset + 1;
-    {
-      uint64_t data_end = MIN ((uint64_t) pos, end);
-      if (nbdkit_add_extent (extents, offset, data_end - offset, 0) == -1)
-        return -1;
-      offset = data_end;
-    }
-    if (req_one)
-      break;
-  }
-  return 0;
-#else
-  errno = ENOTSUP;
-  return -1;
-#endif
+  return file_do_flush (handle);
 }
 
 static int
