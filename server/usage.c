@@ -1,7 +1,9 @@
 /* blockkit: --help, --version and --dump-config. */
 #include <config.h>
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/utsname.h>
 
 #include "internal.h"
@@ -105,9 +107,17 @@ void
 dump_config (void)
 {
   struct utsname u;
+  char *self = realpath ("/proc/self/exe", NULL);
 
-  printf ("%s=%s\n", "binary", "blockkit");
+  /* binary: the program that is running, wherever it was started from
+   * (the build tree's wrapper runs server/blockkit); installed, it is
+   * in sbindir, not bindir.
+   */
+  printf ("%s=%s\n", "binary", self ? self : SBINDIR "/blockkit");
+  free (self);
   printf ("%s=%s\n", "bindir", BINDIR);
+  printf ("%s=%s\n", "sbindir", SBINDIR);
+  printf ("%s=%s\n", "sysconfdir", SYSCONFDIR);
   printf ("%s=%s\n", "libdir", LIBDIR);
   printf ("%s=%s\n", "plugindir", PLUGINDIR);
   printf ("%s=%s\n", "filterdir", FILTERDIR);

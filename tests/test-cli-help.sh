@@ -22,6 +22,11 @@ grep -q "^version=$version\$" "$out" || fail "--dump-config: no version=$version
 grep -q '^plugindir=' "$out" || fail "--dump-config: no plugindir="
 grep -q '^version_major=' "$out" || fail "--dump-config: no version_major="
 if grep -v -E '^[a-z_0-9]+=' "$out"; then fail "--dump-config: non key=value line"; fi
+# binary= is the program that runs (installed, in sbindir, not bindir).
+binary="$(sed -n 's/^binary=//p' "$out")"
+[[ "$binary" == /* && -x "$binary" ]] ||
+    fail "--dump-config: binary=$binary is not the path of an executable"
+grep -q '^sbindir=/' "$out" || fail "--dump-config: no sbindir="
 
 # --dump-plugin: the plugin's name, path, API version, thread model and
 # which callbacks it has.
