@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "conn-io.h"
 #include "nbd-protocol.h"
 #include "tls.h"
 
@@ -44,7 +45,8 @@ opt_starttls (struct connection *conn, uint32_t optlen)
                               "TLS is already negotiated");
   if (send_option_reply (conn, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0) == -1)
     return -1;
-  if (tls_start (conn) == -1)
+  /* The TLS handshake must end by the connection's deadline too. */
+  if (tls_start (conn, conn_deadline_left_ms (conn)) == -1)
     return -1;
 
   conn->structured_replies = false;

@@ -31,7 +31,6 @@
 #include <gnutls/x509.h>
 
 #include "internal.h"
-#include "conn-io.h"
 #include "tls.h"
 
 int tls_mode;                   /* --tls: TLS_OFF, TLS_ON, TLS_REQUIRE */
@@ -236,8 +235,9 @@ verify_client (gnutls_session_t s)
   return -1;
 }
 
+/* TIMEOUT_MS: how long the TLS handshake may take, 0 for ever. */
 int
-tls_start (struct connection *conn)
+tls_start (struct connection *conn, unsigned timeout_ms)
 {
   gnutls_session_t s;
   int r;
@@ -267,11 +267,9 @@ tls_start (struct connection *conn)
   }
   gnutls_transport_set_int2 (s, conn->sockin, conn->sockout);
 
-  /* The handshake must end by the connection's deadline; GnuTLS waits
-   * on the socket itself, so it is told how long is left.
-   */
-  if (conn->deadline_ms)
-    gnutls_handshake_set_timeout (s, conn_deadline_left_ms (conn));
+  /* GnuTLS waits on the socket itself, so it is told how long it may. */
+  if (timeout_ms)
+    gnutls_handshake_set_timeout (s, timeout_ms);
   do
     r = gnutls_handshake (s);
   while (r < 0 && !gnutls_error_is_fatal (r) && !quit);

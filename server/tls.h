@@ -22,7 +22,7 @@ extern void tls_unload (void);
 extern const char *tls_certificates_loaded_from (void);
 
 /* One connection: the handshake after NBD_OPT_STARTTLS, its I/O, its end. */
-extern int tls_start (struct connection *conn);
+extern int tls_start (struct connection *conn, unsigned timeout_ms);
 extern void tls_end (struct connection *conn);
 extern bool tls_pending (struct connection *conn);
 extern ssize_t tls_recv (struct connection *conn, void *buf, size_t len);
