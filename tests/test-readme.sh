@@ -124,6 +124,12 @@ while IFS=$'\t' read -r block line; do
             not_run=$((not_run + 1)); continue ;;
     esac
     so="$(grep -o '/usr/lib/[^ ]*\.so' <<<"$line" || true)"
+    if [[ -n "$so" && -n "${ASAN_OPTIONS:-}" ]]; then
+        # .ci/sanitize: nbdkit's uninstrumented plugins leak in their
+        # constructors (see test-debian-plugins.sh there).
+        echo "--- not run (an nbdkit plugin in a sanitizer build): $line"
+        not_run=$((not_run + 1)); continue
+    fi
     if [[ -n "$so" && ! -e "$so" ]]; then
         [[ "${CI:-}" != true ]] || fail "$so is missing (the nbdkit package)"
         echo "--- not run ($so is not installed): $line"
