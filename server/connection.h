@@ -109,6 +109,7 @@ struct connection {
   struct request *queue_head, *queue_tail;
   struct request *free_requests;
   size_t n_free_requests;
+  uint64_t spare_large_bytes;   /* large buffers in free_requests */
   unsigned idle_workers;
   bool queue_closed;
   /* Requests handed to the workers and not yet answered, the bytes they
@@ -163,6 +164,7 @@ extern void protocol_transmission (struct connection *conn);
 
 /* request.c */
 extern int validate_request (struct connection *conn, struct request *req);
+extern int reserve_buffer (struct request *req, size_t size);
 extern void handle_request (struct connection *conn, struct request *req);
 extern int send_replies (struct connection *conn, struct request **reqs,
                          size_t n);

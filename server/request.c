@@ -165,21 +165,19 @@ validate_request (struct connection *conn, struct request *req)
 }
 
 /* Makes sure the request's buffer holds at least SIZE bytes.  Buffers
- * are kept between requests, so this rarely allocates.
+ * are kept between requests, so this rarely allocates.  What the buffer
+ * held is not needed, so a small one is freed and a new one allocated
+ * rather than realloc'ed (which would copy the old bytes).
  */
-static int
+int
 reserve_buffer (struct request *req, size_t size)
 {
-  char *p;
-
   if (req->buf_size >= size)
     return 0;
-  p = realloc (req->buf, size);
-  if (p == NULL)
-    return -1;
-  req->buf = p;
-  req->buf_size = size;
-  return 0;
+  free (req->buf);
+  req->buf = malloc (size);
+  req->buf_size = req->buf ? size : 0;
+  return req->buf ? 0 : -1;
 }
 
 static uint32_t
