@@ -165,3 +165,10 @@ nbdpy() { timeout -k 10 "$TEST_TIMEOUT" "$PYTHON" - "$@"; }
 
 # cmp_hex FILE OFFSET EXPECTED-HEX: compare bytes of a file with hex.
 md5() { md5sum "$1" | cut -d' ' -f1; }
+
+# The path under which the test VM (tests/vm/run-guest) sees a host path:
+# the guest has a /tmp of its own and sees the host's /tmp as
+# /run/host-tmp; everything else is at the same path, read-only.
+guest_path() {
+    case "$1" in /tmp/*) echo "/run/host-tmp/${1#/tmp/}" ;; *) echo "$1" ;; esac
+}

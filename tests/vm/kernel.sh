@@ -10,7 +10,9 @@
 #       initramfs needs, and the guest's own modprobe (kmod, built with xz)
 #       loads the rest from the unpacked tree, which the init mounts over
 #       the guest's /lib/modules (blockkit.modules=PATH on the command line).
-#   VM_KERNEL=6.1                 Debian 12's own kernel, from the host's /boot.
+#   VM_KERNEL=6.1 (or host)       the newest kernel in the host's /boot:
+#       Debian 12's own, 6.1, here and in CI (quickstart uses "host": it
+#       boots whatever the user's machine has).
 #
 # select_kernel PROGRAM CACHE: sets kernel (the vmlinuz), kver, modroot
 # (the root of the tree holding lib/modules/KVER: / for the host's
