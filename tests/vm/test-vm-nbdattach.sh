@@ -12,11 +12,6 @@ requires qemu-system-x86_64
 [[ -x "$abs_top_builddir/nbdattach/nbdattach" ]] || fail "nbdattach not built"
 min_pass="${VM_MIN_PASS:-16}"
 
-# The guest sees the host's /tmp as /run/host-tmp (its own /tmp is a
-# tmpfs): a tree under /tmp must be named that way there.
-guest_path () {
-    case "$1" in /tmp/*) echo "/run/host-tmp/${1#/tmp/}" ;; *) echo "$1" ;; esac
-}
 cat > "$tmp/guest.sh" <<GUEST
 export abs_top_builddir='$(guest_path "$abs_top_builddir")'
 export GUEST_CHECKS='${GUEST_CHECKS:-}'

@@ -19,11 +19,6 @@ requires qemu-system-x86_64
 [[ -x "$abs_top_builddir/nbdattach/nbdattach" ]] || fail "nbdattach not built"
 [[ -f "$abs_top_builddir/systemd/nbdattach@.service" ]] || fail "systemd/nbdattach@.service not built"
 
-# The guest sees the host's /tmp as /run/host-tmp (its own /tmp is a
-# tmpfs): a tree under /tmp must be named that way there.
-guest_path () {
-    case "$1" in /tmp/*) echo "/run/host-tmp/${1#/tmp/}" ;; *) echo "$1" ;; esac
-}
 
 # boot NAME RUNNER GUEST-SCRIPT MIN-PASSES
 boot () {
