@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "nbd-protocol.h"
 #include "nbdattach.h"
+#include "ublk.h"
 
 /* Written by the signal handler, read by the wait loop's poll. */
 static int signal_pipe[2] = { -1, -1 };
@@ -206,6 +207,10 @@ attach (const char *plugin_name)
   if (connections > 1 && !(info.eflags & NBD_FLAG_CAN_MULTI_CONN))
     fail ("-C %d: this chain does not allow multiple connections "
           "(the plugin does not support multi-conn)", connections);
+
+  if (use_ublk)
+    return ublk_attach (&info, plugin_name, signal_pipe[0], report,
+                        write_pidfile);
 
   threads = calloc (connections, sizeof *threads);
   kernel_fds = calloc (connections, sizeof *kernel_fds);

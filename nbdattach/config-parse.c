@@ -102,7 +102,7 @@ escape (char *buf, const char *s, size_t len, size_t max)
 
 static const char *const own_options[] = {
   "block-size", "connections", "dead-timeout", "device", "exportname",
-  "name", "readonly", "swap", "timeout", NULL
+  "name", "readonly", "swap", "timeout", "transport", NULL
 };
 
 bool
@@ -206,8 +206,20 @@ check_option (const char *where, const char *key, const char *value,
       p += 5;
     if (strncmp (p, "nbd", 3) == 0)
       p += 3;
+    else if (strncmp (p, "ublkb", 5) == 0)
+      p += 5;
     if (!parse_decimal (p, MAX_DEVICE_INDEX, &v))
-      problem = "device must be /dev/nbdN, nbdN or N (N up to 65535)";
+      problem = "device must be /dev/nbdN, nbdN, /dev/ublkbN, ublkbN or N "
+        "(N up to 65535)";
+  }
+  else if (strcmp (key, "transport") == 0) {
+    /* 0 the nbd driver, 1 ublk (see nbdattach(8), TRANSPORTS). */
+    if (strcmp (value, "nbd") == 0)
+      v = 0;
+    else if (strcmp (value, "ublk") == 0)
+      v = 1;
+    else
+      problem = "transport must be nbd or ublk";
   }
   else if (strcmp (key, "name") == 0) {
     /* Any other byte is allowed: the udev rules make links only for

@@ -16,6 +16,7 @@
 #include <libkmod.h>
 
 #include "nbdattach.h"
+#include "ublk.h"
 
 #define NBDKIT_API_VERSION 2
 #include "nbdkit-plugin.h"
@@ -101,17 +102,20 @@ device_backend (int index)
   return strdup (buf);
 }
 
-/* Calls FN on every nbd device in sysfs, in index order. */
+/* The numbers N of the entries PREFIXN in directory DIR, sorted: nbd
+ * devices in /sys/block, ublk ones in /dev (ublkcN).
+ */
 static int
 compare_ints (const void *a, const void *b)
 {
   return *(const int *) a - *(const int *) b;
 }
 
-static int *
-all_devices (size_t *n)
+int *
+numbered_entries (const char *dirname, const char *prefix, size_t *n)
 {
-  DIR *dir = opendir ("/sys/block");
+  DIR *dir = opendir (dirname);
+  size_t plen = strlen (prefix);
   struct dirent *d;
   int *list = NULL;
 
@@ -119,11 +123,16 @@ all_devices (size_t *n)
   if (dir == NULL)
     return NULL;
   while ((d = readdir (dir)) != NULL) {
-    int index;
+    char *end;
+    long index;
     int *p;
 
-    if (strncmp (d->d_name, "nbd", 3) != 0 ||
-        (index = parse_device (d->d_name)) < 0)
+    if (strncmp (d->d_name, prefix, plen) != 0 ||
+        !isdigit ((unsigned char) d->d_name[plen]))
+      continue;
+    errno = 0;
+    index = strtol (d->d_name + plen, &end, 10);
+    if (errno || *end || index < 0 || index > 0xfffffffe)
       continue;
     p = realloc (list, (*n + 1) * sizeof *p);
     if (p == NULL)
@@ -135,6 +144,12 @@ all_devices (size_t *n)
   if (list)
     qsort (list, *n, sizeof *list, compare_ints);
   return list;
+}
+
+static int *
+all_devices (size_t *n)
+{
+  return numbered_entries ("/sys/block", "nbd", n);
 }
 
 /* A device given as a path/index, or the device whose backend is NAME. */
@@ -179,53 +194,73 @@ first_free_device (void)
   return index;
 }
 
-/* ---- state files: /run/nbdattach/nbdN ---- */
+/* ---- state files: /run/nbdattach/DEV (nbdN, ublkbN) ---- */
 
 static void
-state_path (int index, char *path, size_t len)
+state_path (const char *dev, char *path, size_t len)
 {
-  snprintf (path, len, "%s/nbd%d", STATE_DIR, index);
+  snprintf (path, len, "%s/%s", STATE_DIR, dev);
 }
 
+static void
+nbd_name (int index, char *dev, size_t len)
+{
+  snprintf (dev, len, "nbd%d", index);
+}
+
+/* Writes TEXT as the state directory's file FILE, whole or not at all. */
 void
-write_state (int index, const char *plugin, const char *name)
+write_state_text (const char *file, const char *text)
 {
   char path[128], tmp[140];
   FILE *fp;
 
   if (mkdir (STATE_DIR, 0755) == -1 && errno != EEXIST)
     return;                     /* --list will just know less */
-  state_path (index, path, sizeof path);
+  state_path (file, path, sizeof path);
   snprintf (tmp, sizeof tmp, "%s.tmp", path);
   fp = fopen (tmp, "we");
   if (fp == NULL)
     return;
-  fprintf (fp, "pid=%d\nplugin=%s\nname=%s\n", (int) getpid (),
-           plugin, name ? name : "");
+  fputs (text, fp);
   if (fclose (fp) == 0)
     rename (tmp, path);
   else
     unlink (tmp);
 }
 
+/* EXTRA (may be NULL) is more "key=value\n" lines. */
 void
-remove_state (int index)
+write_state_file (const char *dev, const char *plugin, const char *name,
+                  const char *extra)
+{
+  char *text;
+
+  if (asprintf (&text, "pid=%d\nplugin=%s\nname=%s\n%s", (int) getpid (),
+                plugin, name ? name : "", extra ? extra : "") == -1)
+    return;
+  write_state_text (dev, text);
+  free (text);
+}
+
+void
+remove_state_file (const char *dev)
 {
   char path[128];
 
-  state_path (index, path, sizeof path);
+  state_path (dev, path, sizeof path);
   unlink (path);
 }
 
 char *
-read_state (int index, const char *key)
+read_state_file (const char *dev, const char *key)
 {
   char path[128], line[512];
   size_t klen = strlen (key);
   char *value = NULL;
   FILE *fp;
 
-  state_path (index, path, sizeof path);
+  state_path (dev, path, sizeof path);
   fp = fopen (path, "re");
   if (fp == NULL)
     return NULL;
@@ -240,6 +275,33 @@ read_state (int index, const char *key)
   return value;
 }
 
+void
+write_state (int index, const char *plugin, const char *name)
+{
+  char dev[32];
+
+  nbd_name (index, dev, sizeof dev);
+  write_state_file (dev, plugin, name, NULL);
+}
+
+void
+remove_state (int index)
+{
+  char dev[32];
+
+  nbd_name (index, dev, sizeof dev);
+  remove_state_file (dev);
+}
+
+char *
+read_state (int index, const char *key)
+{
+  char dev[32];
+
+  nbd_name (index, dev, sizeof dev);
+  return read_state_file (dev, key);
+}
+
 /* --list: one line per device, with a header. */
 int
 list_devices (void)
@@ -247,8 +309,12 @@ list_devices (void)
   size_t i, n;
   int *list = all_devices (&n);
 
-  printf ("%-6s %-12s %14s %-9s %-20s %-8s %s\n",
-          "INDEX", "DEVICE", "SIZE", "CONNECTED", "NAME", "PID", "PLUGIN");
+  /* TRANSPORT last, so that scripts reading the columns before it
+   * keep working.
+   */
+  printf ("%-6s %-12s %14s %-9s %-20s %-8s %-12s %s\n",
+          "INDEX", "DEVICE", "SIZE", "CONNECTED", "NAME", "PID", "PLUGIN",
+          "TRANSPORT");
   for (i = 0; i < n; ++i) {
     int index = list[i];
     bool connected = device_connected (index);
@@ -260,21 +326,22 @@ list_devices (void)
     if (connected)
       snprintf (pid, sizeof pid, "%d", (int) device_pid (index));
     snprintf (dev, sizeof dev, "/dev/nbd%d", index);
-    printf ("%-6d %-12s %14llu %-9s %-20s %-8s %s\n",
+    printf ("%-6d %-12s %14llu %-9s %-20s %-8s %-12s %s\n",
             index, dev, (unsigned long long) device_size (index),
             connected ? "yes" : "no",
             backend && *backend ? backend : "-", pid,
-            plugin && *plugin ? plugin : "-");
+            plugin && *plugin ? plugin : "-", "nbd");
     free (backend);
     free (plugin);
   }
   free (list);
+  ublk_list_devices ();
   return 0;
 }
 
-/* Loads nbd.ko when the driver is missing (libkmod, as modprobe would). */
+/* Loads a kernel module, as modprobe would (libkmod): nbd, ublk_drv. */
 int
-load_nbd_module (void)
+load_kernel_module (const char *name)
 {
   struct kmod_ctx *ctx = kmod_new (NULL, NULL);
   struct kmod_module *mod = NULL;
@@ -284,7 +351,7 @@ load_nbd_module (void)
     return -1;
   /* The caller reports failure in its own words. */
   kmod_set_log_priority (ctx, 0);
-  r = kmod_module_new_from_name (ctx, "nbd", &mod);
+  r = kmod_module_new_from_name (ctx, name, &mod);
   if (r == 0)
     r = kmod_module_probe_insert_module (mod, KMOD_PROBE_APPLY_BLACKLIST,
                                          NULL, NULL, NULL, NULL);
@@ -296,4 +363,10 @@ load_nbd_module (void)
     return -1;
   }
   return 0;
+}
+
+int
+load_nbd_module (void)
+{
+  return load_kernel_module ("nbd");
 }

@@ -29,6 +29,7 @@
 #include "internal.h"
 #include "nbd-protocol.h"
 #include "nbdattach.h"
+#include "ublk.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -46,11 +47,10 @@ bool foreground;                    /* -f */
 const char *pidfile;                /* -P */
 static bool swap_mode;              /* --swap */
 bool use_ioctl;                     /* --ioctl */
+bool use_ublk;                      /* --transport=ublk */
 const char *reattach_target;        /* --reattach */
 static bool no_retry;               /* --no-retry */
 
-/* How long --check waits for a read of the device. */
-#define CHECK_IO_TIMEOUT_MS 5000
 
 enum {
   CHECK_OPTION = 256,
@@ -65,6 +65,7 @@ enum {
   REATTACH_OPTION,
   SWAP_OPTION,
   TIMEOUT_OPTION,
+  TRANSPORT_OPTION,
 };
 
 static const char short_options[] = "b:C:d:D:e:fhn:P:rvV";
@@ -92,6 +93,7 @@ static const struct option long_options[] = {
   { "reattach", required_argument, NULL, REATTACH_OPTION },
   { "swap", no_argument, NULL, SWAP_OPTION },
   { "timeout", required_argument, NULL, TIMEOUT_OPTION },
+  { "transport", required_argument, NULL, TRANSPORT_OPTION },
   { "verbose", no_argument, NULL, 'v' },
   { "version", no_argument, NULL, 'V' },
   { NULL, 0, NULL, 0 },
@@ -117,7 +119,9 @@ usage (void)
 "Options:\n"
 "      --filter FILTER   stack a filter (repeatable; the first is nearest\n"
 "                        the kernel)\n"
-"  -d, --device DEV      /dev/nbdN or N (default: the kernel chooses)\n"
+"      --transport T     nbd (default) or ublk (/dev/ublkbN, Linux 6.0+)\n"
+"  -d, --device DEV      /dev/nbdN, /dev/ublkbN or N (default: the kernel\n"
+"                        chooses)\n"
 "  -C, --connections N   connections (default 1; more needs multi-conn)\n"
 "  -b, --block-size N    logical block size, 512..4096 (default 512)\n"
 "  -r, --readonly        a read-only device\n"
@@ -161,6 +165,7 @@ static const struct { int c; const char *key; } own_options[] = {
   { 'e', "exportname" }, { 'n', "name" }, { 'r', "readonly" },
   { SWAP_OPTION, "swap" }, { TIMEOUT_OPTION, "timeout" },
   { DEAD_TIMEOUT_OPTION, "dead-timeout" },
+  { TRANSPORT_OPTION, "transport" },
 };
 
 /* Sets one of them, or exits after check_option's message.  VALUE (from
@@ -175,6 +180,7 @@ set_option (const char *where, const char *key, const char *value)
     exit (EXIT_FAILURE);
   if (strcmp (key, "block-size") == 0) block_size = v;
   else if (strcmp (key, "connections") == 0) connections = v;
+  else if (strcmp (key, "transport") == 0) use_ublk = v;
   else if (strcmp (key, "device") == 0) device_index = v;
   else if (strcmp (key, "exportname") == 0) exportname_option = value;
   else if (strcmp (key, "name") == 0) backend_name = value;
@@ -216,6 +222,8 @@ print_command_line (const struct device_config *cfg)
     printf (" -r");
   if (swap_mode)
     printf (" --swap");
+  if (use_ublk)
+    printf (" --transport=ublk");
   if (backend_name) {
     printf (" -n ");
     print_shell_word (backend_name);
@@ -271,6 +279,8 @@ check_kernel (void)
 
   if (geteuid () != 0)
     die ("attaching a device needs root (CAP_SYS_ADMIN)");
+  if (use_ublk)
+    return;                     /* ublk-attach.c says what is missing */
   if (use_ioctl)
     return;
   r = nl_nbd_available ();
@@ -303,6 +313,8 @@ do_detach (const char *arg)
 {
   int index;
 
+  if (ublk_owns (arg))
+    return ublk_detach (arg);
   if (geteuid () != 0)
     die ("detaching a device needs root (CAP_SYS_ADMIN)");
   index = resolve_or_die (arg);
@@ -319,6 +331,8 @@ do_check (const char *arg)
   int index = find_device (arg);
   char why[256];
 
+  if (ublk_owns (arg))
+    return ublk_check (arg);
   if (index < 0 || !device_connected (index))
     return 1;
   /* Connected is not enough: its data must be readable. */
@@ -444,7 +458,8 @@ main (int argc, char *argv[])
     filters = cfg.filters;
     n_filters = cfg.n_filters;
     if (reattach_target == NULL && geteuid () == 0 && !check_config)
-      reattach_target = dead_device_named (backend_name);
+      reattach_target = use_ublk ? ublk_dead_device_named (backend_name)
+        : dead_device_named (backend_name);
     if (reattach_target)
       fprintf (stderr, "nbdattach: %s: its daemon is gone, reattaching\n",
                reattach_target);
@@ -466,6 +481,11 @@ main (int argc, char *argv[])
       die ("no plugin given (try 'nbdattach --help')");
     plugin_arg = argv[optind];
   }
+  /* A ublk device can only be reattached over ublk, whatever was said. */
+  if (reattach_target && !use_ublk && ublk_owns (reattach_target))
+    use_ublk = true;
+  if (use_ioctl && use_ublk)
+    die ("--ioctl is for the nbd transport, not --transport=ublk");
   if (use_ioctl && connections > 1)
     die ("--ioctl supports only one connection");
   if (use_ioctl && reattach_target)

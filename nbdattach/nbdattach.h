@@ -50,6 +50,15 @@ extern void remove_state (int index);
 extern char *read_state (int index, const char *key);
 extern int list_devices (void);
 extern int load_nbd_module (void);
+extern int load_kernel_module (const char *name);
+extern int *numbered_entries (const char *dir, const char *prefix,
+                              size_t *n);
+/* The same state files for any device, by its name in /dev ("ublkb0"). */
+extern void write_state_file (const char *dev, const char *plugin,
+                              const char *name, const char *extra);
+extern void remove_state_file (const char *dev);
+extern void write_state_text (const char *file, const char *text);
+extern char *read_state_file (const char *dev, const char *key);
 
 /* config-parse.c: the configuration file format, on text in memory
  * (never exits, so that a fuzz target can call it in a loop), and the
@@ -118,6 +127,7 @@ extern const char *backend_name;     /* -n */
 extern bool foreground;              /* -f */
 extern const char *pidfile;          /* -P */
 extern bool use_ioctl;               /* --ioctl */
+extern bool use_ublk;                /* --transport=ublk (ublk-*.c) */
 extern const char *reattach_target;  /* --reattach */
 
 /* main.c: a message and exit(1); a device or backend name to an index,
@@ -136,5 +146,9 @@ extern char **filters_with_auto_retry (const char *plugin, char **filters,
                                        size_t *n, bool no_retry);
 extern int device_io_probe (int index, int timeout_ms, char *why,
                             size_t len);
+extern int device_path_io_probe (const char *dev, int timeout_ms, char *why,
+                                 size_t len);
+/* How long --check waits for a read of the device. */
+#define CHECK_IO_TIMEOUT_MS 5000
 
 #endif /* NBDATTACH_H */

@@ -97,12 +97,20 @@ int
 device_io_probe (int index, int timeout_ms, char *why, size_t len)
 {
   char dev[32];
+
+  snprintf (dev, sizeof dev, "/dev/nbd%d", index);
+  return device_path_io_probe (dev, timeout_ms, why, len);
+}
+
+/* The same for any block device (a ublk one). */
+int
+device_path_io_probe (const char *dev, int timeout_ms, char *why, size_t len)
+{
   int pipefd[2], status;
   struct pollfd pfd;
   pid_t pid;
   int err = 0;
 
-  snprintf (dev, sizeof dev, "/dev/nbd%d", index);
   if (pipe (pipefd) == -1) {
     snprintf (why, len, "pipe: %s", strerror (errno));
     return -1;

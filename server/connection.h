@@ -144,6 +144,8 @@ struct export_info {
 extern void handle_single_connection (int sockin, int sockout);
 extern int probe_export (const char *exportname, struct export_info *info);
 extern int handle_kernel_connection (int fd, const char *exportname);
+extern struct connection *open_local_connection (const char *exportname);
+extern int close_local_connection (struct connection *conn);
 extern void conn_free_interns (struct connection *conn);
 
 /* handshake.c: returns 0 once the client is ready for transmission. */
@@ -169,6 +171,10 @@ extern void handle_request (struct connection *conn, struct request *req);
 extern int send_replies (struct connection *conn, struct request **reqs,
                          size_t n);
 extern uint32_t errno_to_nbd_error (int err);
+/* Validates and runs REQ (type, flags, offset, count; buf/buf_size for a
+ * read, payload for a write) without any reply.  Returns 0 or an errno.
+ */
+extern int run_local_request (struct connection *conn, struct request *req);
 
 /* Configuration from the command line (main.c). */
 extern const char *exportname_option;   /* -e */

@@ -142,11 +142,27 @@ probe_export (const char *exportname, struct export_info *info)
  * chain is flushed, since the kernel sends no flush of its own first.
  * Closes FD.
  */
+/* The kernel sends no flush of its own before it lets a device go. */
+static int
+flush_after_disconnect (struct connection *conn)
+{
+  int r = 0, err;
+
+  if ((conn->eflags & NBD_FLAG_SEND_FLUSH) && !conn->readonly) {
+    lock_request ();
+    r = backend_flush (conn->top_context, 0, &err);
+    unlock_request ();
+    if (r == -1)
+      nbdkit_error ("flush after disconnect: %s", strerror (err));
+  }
+  return r;
+}
+
 int
 handle_kernel_connection (int fd, const char *exportname)
 {
   struct connection *conn;
-  int r = -1, err;
+  int r = -1;
 
   conn = new_connection (fd, fd);
   if (conn == NULL)
@@ -154,19 +170,46 @@ handle_kernel_connection (int fd, const char *exportname)
   threadlocal_set_conn (conn);
   if (protocol_open_export (conn, exportname) == 0) {
     protocol_transmission (conn);
-    r = 0;
-    if ((conn->eflags & NBD_FLAG_SEND_FLUSH) && !conn->readonly) {
-      lock_request ();
-      r = backend_flush (conn->top_context, 0, &err);
-      unlock_request ();
-      if (r == -1)
-        nbdkit_error ("flush after disconnect: %s", strerror (err));
-    }
+    r = flush_after_disconnect (conn);
   }
   free_connection (conn);
   threadlocal_set_conn (NULL);
 
  out_close:
   close (fd);
+  return r;
+}
+
+/* For a kernel transport that is not a socket (nbdattach's ublk
+ * queues): a connection without a socket, with the export open on it,
+ * made the calling thread's connection.  The caller runs requests on it
+ * with run_local_request.  NULL on failure (the chain said why).
+ */
+struct connection *
+open_local_connection (const char *exportname)
+{
+  struct connection *conn = new_connection (-1, -1);
+
+  if (conn == NULL)
+    return NULL;
+  threadlocal_set_conn (conn);
+  if (protocol_open_export (conn, exportname) == -1) {
+    free_connection (conn);
+    threadlocal_set_conn (NULL);
+    return NULL;
+  }
+  return conn;
+}
+
+/* Flushes the chain (as after a kernel disconnect) and closes it.
+ * Returns the flush's result.
+ */
+int
+close_local_connection (struct connection *conn)
+{
+  int r = flush_after_disconnect (conn);
+
+  free_connection (conn);
+  threadlocal_set_conn (NULL);
   return r;
 }

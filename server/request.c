@@ -413,6 +413,21 @@ structured_block_status (struct request *req, size_t n)
   set_reply (req, &hdr, sizeof hdr, req->buf, 4 + n * 8);
 }
 
+int
+run_local_request (struct connection *conn, struct request *req)
+{
+  int err = validate_request (conn, req);
+  size_t n_extents;
+
+  if (err == 0 && execute (conn, req, &err, &n_extents) == 0)
+    return 0;
+  if (err == 0)
+    err = EIO;
+  debug ("request type %d offset %" PRIu64 " count %" PRIu32
+         " failed: %s", req->type, req->offset, req->count, strerror (err));
+  return err;
+}
+
 /* Runs the request and leaves its reply ready in req->reply. */
 void
 handle_request (struct connection *conn, struct request *req)

@@ -109,6 +109,12 @@ printf 'plugin = memory\nreadonly = maybe\n' >ro.conf
 bad ro.conf 'ro\.conf:2: expected a boolean'
 printf 'plugin = memory\ndevice = /dev/sda\n' >dev.conf
 bad dev.conf 'dev\.conf:2: device must be'
+printf 'plugin = memory\nsize = 1M\ntransport = ublk\ndevice = /dev/ublkb7\n' >ublk.conf
+good ublk.conf
+grep -q -- ' --transport=ublk' out || fail "ublk.conf: no --transport=ublk in: $(cat out)"
+grep -q -- ' -d 7' out || fail "ublk.conf: no -d 7 in: $(cat out)"
+printf 'plugin = memory\ntransport = sctp\n' >tr.conf
+bad tr.conf 'tr\.conf:2: transport must be nbd or ublk, not "sctp"'
 
 # Escape sequences are shown escaped.
 printf 'plugin = memory\nsize = 1M\nfoo = \033[2J\033]0;owned\007\n' >esc.conf

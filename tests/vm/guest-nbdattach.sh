@@ -215,6 +215,23 @@ ioctl_path () {
 }
 check ioctl ioctl_path
 
+# 8b. --transport=ublk on a kernel without ublk (Debian 12's 6.1): a
+#     clear error naming the kernel option.  Kernels with ublk are
+#     tested by guest-ublk.sh.
+ublk_missing () {
+    local out
+    if [[ -e /dev/ublk-control ]] || modprobe ublk_drv 2>/dev/null; then
+        echo "this kernel has ublk (tests/vm/guest-ublk.sh covers it)"
+        return 0
+    fi
+    if out=$("$NA" --transport=ublk memory 64M 2>&1); then
+        echo "attached without ublk: $out"; return 1
+    fi
+    echo "$out"
+    grep -q "CONFIG_BLK_DEV_UBLK" <<< "$out"
+}
+check ublk-missing ublk_missing
+
 # 9. Remote disks: the nbd plugin over TLS, server restarts.
 source "$(dirname "$0")/guest-remote.sh"
 

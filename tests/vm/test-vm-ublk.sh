@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# nbdattach --transport=ublk against the real ublk driver: boots Linux
+# 6.12 (tests/vm/run-guest; Debian 12's 6.1 has no ublk) once and runs
+# tests/vm/guest-ublk.sh there: ext4 with checksums, discard and zeroes
+# on a file, a read-only chain, fio verify on two queues, SIGTERM,
+# kill -9 and --reattach (user recovery) under fio verify, --list,
+# --check and --detach.  The 6.1 error is checked by
+# test-vm-nbdattach-6.1.sh (check ublk-missing).
+source "${abs_top_srcdir:-$srcdir/..}/tests/functions.sh"
+
+requires qemu-system-x86_64
+[[ -x "$abs_top_builddir/nbdattach/nbdattach" ]] || fail "nbdattach not built"
+[[ "${VM_KERNEL:-6.12}" == 6.12 ]] || skip "ublk needs the 6.12 kernel (VM_KERNEL=${VM_KERNEL})"
+min_pass="${VM_MIN_PASS:-8}"
+
+cat > "$tmp/guest.sh" <<GUEST
+export abs_top_builddir='$(guest_path "$abs_top_builddir")'
+export GUEST_CHECKS='${GUEST_CHECKS:-}'
+exec bash '$(guest_path "$abs_top_srcdir")/tests/vm/guest-ublk.sh'
+GUEST
+
+status=0
+VM_KERNEL=6.12 VM_TIMEOUT=900 "$abs_top_srcdir/tests/vm/run-guest" "$tmp/guest.sh" \
+    > "$tmp/vm.log" 2>&1 || status=$?
+tr -d '\r' < "$tmp/vm.log" > "$tmp/vm.txt"
+cat "$tmp/vm.txt"
+(( status != 77 )) || skip "run-guest cannot boot this kernel (above)"
+
+grep -q "guest checks done" "$tmp/vm.txt" || fail "the guest did not finish its checks"
+passed=$(grep -c "CHECK .*: PASS" "$tmp/vm.txt" || true)
+failed=$(grep -c "CHECK .*: FAIL" "$tmp/vm.txt" || true)
+echo "guest checks: $passed passed, $failed failed"
+(( passed >= min_pass )) || fail "expected at least $min_pass guest checks to pass"
+(( failed == 0 )) || fail "guest checks failed: $(grep "CHECK .*: FAIL" "$tmp/vm.txt" | tr '\n' ' ')"
