@@ -153,6 +153,15 @@ NBDKIT_EXTERN_DECL (char *, nbdkit_peer_tls_username, (void));
 NBDKIT_EXTERN_DECL (void, nbdkit_shutdown, (void));
 NBDKIT_EXTERN_DECL (void, nbdkit_disconnect, (int force));
 
+/* A blockkit extension: the export's size changed behind the server (a
+ * Ceph image resized by another client).  Under nbdattach the daemon
+ * re-reads the size through the chain and tells the kernel, as
+ * `nbdattach --resize` does; the network server ignores it, since a
+ * client learns the size when it connects.  Callable from any thread,
+ * it never blocks: the work happens later in the daemon's main loop.
+ */
+NBDKIT_EXTERN_DECL (void, nbdkit_size_changed, (void));
+
 /* Strings that live until the current connection closes (or, outside a
  * connection, until the plugin is unloaded).
  */

@@ -74,6 +74,11 @@ struct connection {
 
   /* Set to false to stop reading requests (DISC, fatal error). */
   volatile bool running;
+  /* A kernel connection of nbdattach's: its reader stops between two
+   * requests when pause_kernel_connections is called, and then paused is
+   * set (connections.c).
+   */
+  bool pausable, paused;
   volatile bool disconnect_requested;  /* nbdkit_disconnect */
 
   /* Negotiated during the handshake. */
@@ -146,6 +151,10 @@ extern int probe_export (const char *exportname, struct export_info *info);
 extern int handle_kernel_connection (int fd, const char *exportname);
 extern struct connection *open_local_connection (const char *exportname);
 extern int close_local_connection (struct connection *conn);
+extern volatile bool kernel_pause_requested;
+extern void pause_kernel_connections (void);
+extern void resume_kernel_connections (void);
+extern bool conn_await_request (struct connection *conn);
 extern void conn_free_interns (struct connection *conn);
 
 /* handshake.c: returns 0 once the client is ready for transmission. */

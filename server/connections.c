@@ -8,6 +8,9 @@
  */
 #include <config.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,14 +138,75 @@ probe_export (const char *exportname, struct export_info *info)
   return r;
 }
 
-/* Serves one end of a socketpair whose other end the kernel's nbd driver
- * holds.  The kernel does no handshake: the export is opened here and
- * the first bytes on the socket are requests.  Simple replies only, no
- * meta contexts.  When the kernel disconnects (NBD_CMD_DISC or EOF), the
- * chain is flushed, since the kernel sends no flush of its own first.
- * Closes FD.
+/* ---- pausing kernel connections (nbdattach --upgrade, --resize) ----
+ *
+ * A paused reader stops between two requests with nothing of the next
+ * one read (transmission.c reads no further than the request in hand
+ * while kernel_pause_requested is set), answers what is in flight, and
+ * leaves the socket open: the kernel sees a slow server, never a dead
+ * one, and whoever serves the socket next (the same process with a
+ * reopened chain, or a new nbdattach binary that inherited it) starts
+ * at a request header.  A reader blocked waiting for the next request
+ * polls the pipe below beside its socket, so that a pause wakes it.
  */
-/* The kernel sends no flush of its own before it lets a device go. */
+volatile bool kernel_pause_requested;
+static int pause_pipe[2] = { -1, -1 };
+static pthread_once_t pause_pipe_once = PTHREAD_ONCE_INIT;
+
+static void
+make_pause_pipe (void)
+{
+  if (pipe2 (pause_pipe, O_CLOEXEC) == -1)
+    nbdkit_error ("pipe2: %m (connections cannot be paused)");
+}
+
+void
+pause_kernel_connections (void)
+{
+  char c = 0;
+
+  pthread_once (&pause_pipe_once, make_pause_pipe);
+  kernel_pause_requested = true;
+  if (write (pause_pipe[1], &c, 1) != 1)
+    nbdkit_error ("write: %m");
+}
+
+void
+resume_kernel_connections (void)
+{
+  char c;
+
+  if (!kernel_pause_requested)
+    return;
+  kernel_pause_requested = false;
+  if (pause_pipe[0] >= 0 && read (pause_pipe[0], &c, 1) != 1)
+    nbdkit_error ("read: %m");
+}
+
+/* Called by a pausable connection's reader before it blocks for the
+ * next request: false if it should pause instead.
+ */
+bool
+conn_await_request (struct connection *conn)
+{
+  struct pollfd fds[2] = {
+    { .fd = conn->sockin, .events = POLLIN },
+    { .fd = pause_pipe[0], .events = POLLIN },
+  };
+
+  if (pause_pipe[0] == -1)      /* pipe2 failed */
+    return true;
+  for (;;) {
+    if (kernel_pause_requested)
+      return false;
+    if (poll (fds, 2, -1) >= 0 || errno != EINTR)
+      return !kernel_pause_requested;
+  }
+}
+
+/* The kernel sends no flush of its own before it lets a device go (or,
+ * for a pause, before another process serves it).
+ */
 static int
 flush_after_disconnect (struct connection *conn)
 {
@@ -158,22 +222,37 @@ flush_after_disconnect (struct connection *conn)
   return r;
 }
 
+/* Serves one end of a socketpair whose other end the kernel's nbd driver
+ * holds.  The kernel does no handshake: the export is opened here and
+ * the first bytes on the socket are requests.  Simple replies only, no
+ * meta contexts.  When the kernel disconnects (NBD_CMD_DISC or EOF), the
+ * chain is flushed, since the kernel sends no flush of its own first.
+ * Returns 0 or -1 with FD closed; or, after pause_kernel_connections,
+ * 1 (2 if the flush failed) with the chain flushed, this connection's
+ * contexts closed and FD left open.
+ */
 int
 handle_kernel_connection (int fd, const char *exportname)
 {
   struct connection *conn;
+  bool paused = false;
   int r = -1;
 
   conn = new_connection (fd, fd);
   if (conn == NULL)
     goto out_close;
   threadlocal_set_conn (conn);
+  pthread_once (&pause_pipe_once, make_pause_pipe);
+  conn->pausable = true;
   if (protocol_open_export (conn, exportname) == 0) {
     protocol_transmission (conn);
+    paused = conn->paused;
     r = flush_after_disconnect (conn);
   }
   free_connection (conn);
   threadlocal_set_conn (NULL);
+  if (paused)
+    return r == -1 ? 2 : 1;
 
  out_close:
   close (fd);

@@ -56,6 +56,12 @@ extern void set_up_quit_pipe (void);
 extern void handle_quit (int sig);
 extern void set_quit (void);
 
+/* ---- public.c ---- */
+/* What nbdkit_size_changed does: NULL (nothing) in the network server;
+ * nbdattach sets it.  Called from any thread; must not block.
+ */
+extern void (*size_changed_hook) (void);
+
 
 
 #include "chain.h"

@@ -176,6 +176,18 @@ nbdkit_disconnect (int force)
     shutdown (conn->sockin, force ? SHUT_RDWR : SHUT_RD);
 }
 
+void (*size_changed_hook) (void);
+
+void
+nbdkit_size_changed (void)
+{
+  if (size_changed_hook)
+    size_changed_hook ();
+  else
+    debug ("nbdkit_size_changed: clients see the new size when they "
+           "connect");
+}
+
 /* Stdin and stdout belong to the client with -s, and to nobody
  * otherwise.
  */

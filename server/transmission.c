@@ -99,7 +99,9 @@ rbuf_compact (struct rbuf *rb)
 static size_t
 rbuf_room (const struct rbuf *rb, size_t want)
 {
-  return rb->exact ? want - rb->end : rb->cap - rb->end;
+  /* A reader asked to pause must not read into the next request. */
+  return rb->exact || kernel_pause_requested
+    ? want - rb->end : rb->cap - rb->end;
 }
 
 /* Makes at least WANT bytes available in the buffer (WANT <= cap). */
@@ -581,9 +583,25 @@ protocol_transmission (struct connection *conn)
     struct request *req;
     bool run_here;
 
+    /* nbdattach's pause: stop between two requests, nothing of the next
+     * one read, so that the same socket can be served again from here
+     * (connections.c).
+     */
+    if (conn->pausable && conn->rbuf.start == conn->rbuf.end &&
+        kernel_pause_requested) {
+      conn->paused = true;
+      break;
+    }
+
     /* About to block for input: first send what the client waits for. */
     if (conn->n_corked > 0 && !header_ready (conn))
       flush_corked (conn);
+
+    if (conn->pausable && conn->rbuf.start == conn->rbuf.end &&
+        !conn_await_request (conn)) {
+      conn->paused = true;
+      break;
+    }
 
     if (!wait_for_room (conn))
       break;
