@@ -36,41 +36,24 @@ handle_signal (int sig)
   (void) r;
 }
 
-struct server_thread {
-  pthread_t thread;
-  int fd;
-  int result;
-};
-
-static void *
-serve_thread (void *arg)
-{
-  struct server_thread *t = arg;
-
-  t->result = handle_kernel_connection (t->fd,
-                                        exportname_option ?
-                                        exportname_option : "");
-  return NULL;
-}
-
 /* The kernel's flags for what the chain can do (the same bits as the
  * NBD protocol's transmission flags).
  */
-static uint64_t
-server_flags (const struct export_info *info)
+uint64_t
+chain_server_flags (uint64_t eflags)
 {
-  uint64_t f = info->eflags & (NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY |
-                               NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-                               NBD_FLAG_ROTATIONAL | NBD_FLAG_SEND_TRIM |
-                               NBD_FLAG_SEND_WRITE_ZEROES |
-                               NBD_FLAG_CAN_MULTI_CONN);
-  return f;
+  return eflags & (NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY |
+                   NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+                   NBD_FLAG_ROTATIONAL | NBD_FLAG_SEND_TRIM |
+                   NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN);
 }
 
-/* Tells the waiting parent how it went: "0 /dev/nbdN" or "1 message". */
-static int report_fd = -1;
+/* Tells the waiting parent how it went: "0 /dev/nbdN" or "1 message".
+ * For an upgrade the parent is the old daemon (upgrade.c).
+ */
+int report_fd = -1;
 
-static void
+void
 report (int status, const char *msg)
 {
   char buf[512];
@@ -91,10 +74,7 @@ report (int status, const char *msg)
   report_fd = -1;
 }
 
-static void __attribute__ ((noreturn))
-fail (const char *fmt, ...) NBDKIT_ATTRIBUTE_FORMAT_PRINTF (1, 2);
-
-static void
+void
 fail (const char *fmt, ...)
 {
   char msg[400];
@@ -173,16 +153,127 @@ write_pidfile (void)
     fail ("cannot write pidfile %s: %s", pidfile, strerror (errno));
 }
 
+/* Makes the socketpairs and gives the kernel its ends: CONNECT, or
+ * RECONFIGURE for --reattach, or the ioctls.  The daemon ends are being
+ * served already: the kernel may send requests at once (the partition
+ * scan), and each socket must have its reader.
+ */
+static void
+connect_device (const struct export_info *info)
+{
+  struct attach_params p = { 0 };
+  int *kernel_fds;
+  int i;
+
+  served.nr_fds = connections;
+  served.fds = calloc (connections, sizeof *served.fds);
+  kernel_fds = calloc (connections, sizeof *kernel_fds);
+  if (served.fds == NULL || kernel_fds == NULL)
+    fail ("out of memory");
+  for (i = 0; i < connections; ++i) {
+    int sv[2], size = 4 * 1024 * 1024;
+
+    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+      fail ("socketpair: %s", strerror (errno));
+    /* A read reply can be 32M: let the daemon end hold plenty. */
+    setsockopt (sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    setsockopt (sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    kernel_fds[i] = sv[0];
+    served.fds[i] = sv[1];
+  }
+
+  p.index = device_index;
+  p.size = info->size;
+  p.block_size = block_size;
+  p.server_flags = chain_server_flags (info->eflags);
+  p.timeout = timeout;
+  p.dead_conn_timeout = dead_timeout;
+  p.backend_id = backend_name;
+  p.fds = kernel_fds;
+  p.nr_fds = connections;
+
+  if (serve_start () == -1)
+    fail ("pthread_create: %s", strerror (errno));
+
+  if (reattach_target) {
+    p.index = resolve_or_die (reattach_target);
+    if (nl_nbd_reconfigure (&p) == -1)
+      fail ("/dev/nbd%d: reattach failed: %s%s", p.index, strerror (errno),
+            errno == EINVAL ? " (is it still bound, within its dead "
+            "connection timeout, and with the same --name?)" : "");
+    served.index = p.index;
+  }
+  else if (use_ioctl) {
+    if (ioctl_attach (&p, &served.index) == -1)
+      fail ("attaching with ioctls failed: %s", strerror (errno));
+  }
+  else if (nl_nbd_connect (&p, &served.index) == -1) {
+    if (errno == EBUSY)
+      fail ("/dev/nbd%d is busy (in use, or held open by another "
+            "program)", device_index);
+    fail ("the kernel refused the device: %s", strerror (errno));
+  }
+  /* The kernel holds its own references now. */
+  for (i = 0; i < connections; ++i)
+    close (kernel_fds[i]);
+  free (kernel_fds);
+  served.size = info->size;
+  served.flags = p.server_flags;
+}
+
+/* Waits for a signal, a command on the control socket, a size change
+ * the plugin noticed, or the kernel ending every connection.  Returns 0
+ * then, or what device_upgrade returned once this daemon must exit
+ * without disconnecting (1: a new binary serves the device, -1: it is
+ * left for --reattach).
+ */
+static int
+wait_loop (int control_fd, int *status)
+{
+  bool disconnected = false;
+
+  for (;;) {
+    struct pollfd pfd[3] = {
+      { .fd = signal_pipe[0], .events = POLLIN },
+      { .fd = disconnected ? -1 : control_fd, .events = POLLIN },
+      { .fd = size_changed_fd (), .events = POLLIN },
+    };
+
+    if (serve_all_done ())
+      return 0;
+    if (poll (pfd, 3, 200) <= 0)
+      continue;
+    if (pfd[0].revents & POLLIN) {
+      char c;
+      if (read (signal_pipe[0], &c, 1) == 1 && !disconnected) {
+        debug ("signal %d: disconnecting %s", c, served.name);
+        disconnected = true;
+        notify_systemd ("STOPPING=1\n");
+        /* The kernel sends NBD_CMD_DISC on each socket; the readers end
+         * and flush the chain.
+         */
+        if ((use_ioctl ? ioctl_detach (served.index)
+             : nl_nbd_disconnect (served.index)) == -1) {
+          nbdkit_error ("%s: disconnect failed: %m", served.name);
+          *status = EXIT_FAILURE;
+        }
+      }
+    }
+    if (pfd[1].revents & POLLIN) {
+      int r = control_handle (control_fd);
+      if (r != 0)
+        return r;
+    }
+    if ((pfd[2].revents & POLLIN) && !disconnected)
+      size_changed_event ();
+  }
+}
+
 int
 attach (const char *plugin_name)
 {
   struct export_info info;
-  struct attach_params p = { 0 };
-  struct server_thread *threads;
-  int *kernel_fds;
-  int i, index = -1, status = EXIT_SUCCESS;
-  bool disconnected = false;
-  char devname[32];
+  int status = EXIT_SUCCESS, control_fd;
   struct sigaction sa = { .sa_handler = handle_signal };
 
   if (pipe2 (signal_pipe, O_CLOEXEC) == -1)
@@ -193,8 +284,10 @@ attach (const char *plugin_name)
   sigaction (SIGHUP, &sa, NULL);
   signal (SIGPIPE, SIG_IGN);
 
-  if (!foreground)
+  if (!foreground && !upgrading)
     daemonize ();
+  /* Before the chain opens: a plugin may report a new size at once. */
+  size_changed_fd ();
   if (top->after_fork (top) == -1)
     fail ("the plugin failed to start (after_fork)");
 
@@ -212,114 +305,39 @@ attach (const char *plugin_name)
     return ublk_attach (&info, plugin_name, signal_pipe[0], report,
                         write_pidfile);
 
-  threads = calloc (connections, sizeof *threads);
-  kernel_fds = calloc (connections, sizeof *kernel_fds);
-  if (threads == NULL || kernel_fds == NULL)
-    fail ("out of memory");
-  for (i = 0; i < connections; ++i) {
-    int sv[2], size = 4 * 1024 * 1024;
+  if (upgrading)
+    upgrade_take_over (&info);
+  else
+    connect_device (&info);
 
-    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-      fail ("socketpair: %s", strerror (errno));
-    /* A read reply can be 32M: let the daemon end hold plenty. */
-    setsockopt (sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    setsockopt (sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    kernel_fds[i] = sv[0];
-    threads[i].fd = sv[1];
-  }
-
-  p.index = device_index;
-  p.size = info.size;
-  p.block_size = block_size;
-  p.server_flags = server_flags (&info);
-  p.timeout = timeout;
-  p.dead_conn_timeout = dead_timeout;
-  p.backend_id = backend_name;
-  p.fds = kernel_fds;
-  p.nr_fds = connections;
-
-  /* Serve before telling the kernel: it may send requests at once (the
-   * partition scan), and each socket must have its reader.
-   */
-  for (i = 0; i < connections; ++i)
-    if (pthread_create (&threads[i].thread, NULL, serve_thread,
-                        &threads[i]) != 0)
-      fail ("pthread_create: %s", strerror (errno));
-
-  if (reattach_target) {
-    p.index = resolve_or_die (reattach_target);
-    if (nl_nbd_reconfigure (&p) == -1)
-      fail ("/dev/nbd%d: reattach failed: %s%s", p.index, strerror (errno),
-            errno == EINVAL ? " (is it still bound, within its dead "
-            "connection timeout, and with the same --name?)" : "");
-    index = p.index;
-  }
-  else if (use_ioctl) {
-    if (ioctl_attach (&p, &index) == -1)
-      fail ("attaching with ioctls failed: %s", strerror (errno));
-  }
-  else if (nl_nbd_connect (&p, &index) == -1) {
-    if (errno == EBUSY)
-      fail ("/dev/nbd%d is busy (in use, or held open by another "
-            "program)", device_index);
-    fail ("the kernel refused the device: %s", strerror (errno));
-  }
-  /* The kernel holds its own references now. */
-  for (i = 0; i < connections; ++i)
-    close (kernel_fds[i]);
-  free (kernel_fds);
-
-  snprintf (devname, sizeof devname, "/dev/nbd%d", index);
-  write_state (index, plugin_name, backend_name);
+  snprintf (served.name, sizeof served.name, "/dev/nbd%d", served.index);
+  write_state (served.index, plugin_name, backend_name);
   write_pidfile ();
+  control_fd = upgrading ? upgrade_listen_fd : control_listen (served.index);
   if (!use_ioctl)
     nl_nbd_watch_link_dead ();
-  report (0, devname);
-  {
+  report (0, served.name);
+  if (!upgrading) {
     char state[96];
-    snprintf (state, sizeof state, "READY=1\nSTATUS=Serving %s\n", devname);
+    snprintf (state, sizeof state, "READY=1\nSTATUS=Serving %s\n",
+              served.name);
     notify_systemd (state);
   }
 
-  /* Wait for a signal or for the kernel to end every connection. */
-  for (;;) {
-    struct pollfd pfd = { .fd = signal_pipe[0], .events = POLLIN };
-    bool all_done = true;
-
-    for (i = 0; i < connections; ++i)
-      if (pthread_tryjoin_np (threads[i].thread, NULL) != 0 &&
-          threads[i].fd >= 0)
-        all_done = false;
-      else
-        threads[i].fd = -1;
-    if (all_done)
-      break;
-    if (poll (&pfd, 1, 200) == 1 && !disconnected) {
-      char c;
-      if (read (signal_pipe[0], &c, 1) == 1)
-        debug ("signal %d: disconnecting %s", c, devname);
-      disconnected = true;
-      notify_systemd ("STOPPING=1\n");
-      /* The kernel sends NBD_CMD_DISC on each socket; the readers end and
-       * flush the chain.
-       */
-      if ((use_ioctl ? ioctl_detach (index) : nl_nbd_disconnect (index))
-          == -1) {
-        nbdkit_error ("%s: disconnect failed: %m", devname);
-        status = EXIT_FAILURE;
-      }
-    }
+  switch (wait_loop (control_fd, &status)) {
+  case 1:
+    return EXIT_SUCCESS;        /* the new binary serves it now */
+  case -1:
+    return EXIT_FAILURE;        /* left for --reattach */
   }
   if (use_ioctl)
     ioctl_wait ();
-  for (i = 0; i < connections; ++i)
-    if (threads[i].result == -1)
-      status = EXIT_FAILURE;
-  free (threads);
-  remove_state (index);
+  if (serve_failed ())
+    status = EXIT_FAILURE;
+  control_remove (served.index);
+  remove_state (served.index);
   if (pidfile)
     unlink (pidfile);
-  debug ("%s detached", devname);
+  debug ("%s detached", served.name);
   return status;
 }
-

@@ -59,13 +59,16 @@ enum {
   DEAD_TIMEOUT_OPTION,
   DETACH_OPTION,
   FILTER_OPTION,
+  FORCE_OPTION,
   IOCTL_OPTION,
   LIST_OPTION,
   NO_RETRY_OPTION,
   REATTACH_OPTION,
+  RESIZE_OPTION,
   SWAP_OPTION,
   TIMEOUT_OPTION,
   TRANSPORT_OPTION,
+  UPGRADE_OPTION,
 };
 
 static const char short_options[] = "b:C:d:D:e:fhn:P:rvV";
@@ -81,6 +84,7 @@ static const struct option long_options[] = {
   { "device", required_argument, NULL, 'd' },
   { "exportname", required_argument, NULL, 'e' },
   { "filter", required_argument, NULL, FILTER_OPTION },
+  { "force", no_argument, NULL, FORCE_OPTION },
   { "foreground", no_argument, NULL, 'f' },
   { "help", no_argument, NULL, 'h' },
   { "ioctl", no_argument, NULL, IOCTL_OPTION },
@@ -91,9 +95,11 @@ static const struct option long_options[] = {
   { "readonly", no_argument, NULL, 'r' },
   { "read-only", no_argument, NULL, 'r' },
   { "reattach", required_argument, NULL, REATTACH_OPTION },
+  { "resize", required_argument, NULL, RESIZE_OPTION },
   { "swap", no_argument, NULL, SWAP_OPTION },
   { "timeout", required_argument, NULL, TIMEOUT_OPTION },
   { "transport", required_argument, NULL, TRANSPORT_OPTION },
+  { "upgrade", required_argument, NULL, UPGRADE_OPTION },
   { "verbose", no_argument, NULL, 'v' },
   { "version", no_argument, NULL, 'V' },
   { NULL, 0, NULL, 0 },
@@ -115,6 +121,8 @@ usage (void)
 "  nbdattach --list\n"
 "  nbdattach --detach DEVICE|NAME\n"
 "  nbdattach --check DEVICE|NAME\n"
+"  nbdattach --resize DEVICE|NAME [SIZE] [--force]\n"
+"  nbdattach --upgrade DEVICE|NAME\n"
 "\n"
 "Options:\n"
 "      --filter FILTER   stack a filter (repeatable; the first is nearest\n"
@@ -135,6 +143,11 @@ usage (void)
 "      --swap            lock memory and avoid the OOM killer (for swap)\n"
 "      --ioctl           use the old ioctl interface instead of netlink\n"
 "      --no-retry        no automatic retry filter for remote plugins\n"
+"      --resize DEV [SIZE]  the device takes the chain's new size (SIZE:\n"
+"                        only if the chain has that size)\n"
+"      --force           with --resize: shrink even a device in use\n"
+"      --upgrade DEV     hand the device to the nbdattach binary now\n"
+"                        installed, without a dead connection\n"
 "  -v, --verbose         debug messages\n"
 "  -D, --debug NAME.FLAG=N  plugin debug flag\n"
 "  -h, --help; -V, --version\n"
@@ -325,6 +338,23 @@ do_detach (const char *arg)
   return EXIT_SUCCESS;
 }
 
+/* --resize DEV [SIZE] [--force], through the daemon's control socket. */
+static int
+do_resize (const char *dev, const char *size_arg, bool force)
+{
+  char line[128];
+  int64_t size = 0;
+
+  if (size_arg) {
+    size = nbdkit_parse_size (size_arg);
+    if (size <= 0)
+      die ("--resize %s %s: not a size (a number of bytes, or with a "
+           "suffix: 10G)", dev, size_arg);
+  }
+  snprintf (line, sizeof line, "resize %" PRIi64 " %d\n", size, force);
+  return control_command (dev, line);
+}
+
 static int
 do_check (const char *arg)
 {
@@ -347,6 +377,8 @@ int
 main (int argc, char *argv[])
 {
   const char *detach = NULL, *check = NULL, *config = NULL;
+  const char *resize = NULL, *upgrade = NULL;
+  bool force = false;
   struct device_config cfg;
   bool list = false, check_config = false;
   char **filters = NULL;
@@ -355,6 +387,7 @@ main (int argc, char *argv[])
   int c, r;
 
   program_name = "nbdattach";
+  upgrade_init (argv);
   /* Before any thread exists, so that every thread inherits it: the
    * kernel may wait on this process to free memory, so its own
    * allocations must not wait on the kernel (Linux 5.6+).
@@ -408,6 +441,9 @@ main (int argc, char *argv[])
       filters[n_filters++] = optarg;
       break;
     }
+    case FORCE_OPTION:
+      force = true;
+      break;
     case IOCTL_OPTION:
       use_ioctl = true;
       break;
@@ -419,6 +455,12 @@ main (int argc, char *argv[])
       break;
     case REATTACH_OPTION:
       reattach_target = optarg;
+      break;
+    case RESIZE_OPTION:
+      resize = optarg;
+      break;
+    case UPGRADE_OPTION:
+      upgrade = optarg;
       break;
     default:
       if (own_option (c, optarg))
@@ -434,6 +476,19 @@ main (int argc, char *argv[])
     return do_detach (detach);
   if (check)
     return do_check (check);
+  if (resize) {
+    if (optind + 1 < argc)
+      die ("--resize %s: one size at most (\"%s\")", resize, argv[optind + 1]);
+    return do_resize (resize, optind < argc ? argv[optind] : NULL, force);
+  }
+  if (force)
+    die ("--force goes with --resize");
+  if (upgrade) {
+    if (optind < argc)
+      die ("--upgrade %s: the new daemon takes the old one's options, not "
+           "\"%s\"", upgrade, argv[optind]);
+    return control_command (upgrade, "upgrade\n");
+  }
 
   if (config) {
     size_t i;
@@ -457,7 +512,8 @@ main (int argc, char *argv[])
            "line (\"%s\")", config, argv[optind]);
     filters = cfg.filters;
     n_filters = cfg.n_filters;
-    if (reattach_target == NULL && geteuid () == 0 && !check_config)
+    if (reattach_target == NULL && geteuid () == 0 && !check_config &&
+        !upgrading)
       reattach_target = use_ublk ? ublk_dead_device_named (backend_name)
         : dead_device_named (backend_name);
     if (reattach_target)

@@ -18,6 +18,7 @@ struct attach_params {
   const char *backend_id;       /* NULL: none */
   const int *fds;               /* kernel ends of the socketpairs */
   int nr_fds;
+  bool with_size;               /* RECONFIGURE: resize to size too */
 };
 
 /* netlink.c: the nbd generic netlink family. */
@@ -139,6 +140,59 @@ extern int resolve_or_die (const char *arg);
 
 /* attach.c: the attaching daemon; returns the exit status. */
 extern int attach (const char *plugin_name);
+extern void report (int status, const char *msg);
+extern void fail (const char *fmt, ...)
+  __attribute__ ((noreturn, format (printf, 1, 2)));
+extern uint64_t chain_server_flags (uint64_t eflags);
+
+struct export_info;
+
+/* The device a running daemon serves, for --resize and --upgrade. */
+struct served_device {
+  int index;
+  char name[32];                /* "/dev/nbdN" */
+  uint64_t size;                /* as the kernel knows it */
+  uint64_t flags;               /* NBD_FLAG_* given to the kernel */
+  int *fds;                     /* the daemon ends of the sockets */
+  int nr_fds;
+};
+extern struct served_device served;
+
+/* serve.c: the threads serving the daemon ends of the sockets. */
+extern int serve_start (void);
+extern bool serve_all_done (void);
+extern int serve_pause (void);
+extern void serve_resume (void);
+extern bool serve_failed (void);
+
+/* control.c: the daemon's control socket (STATE_DIR/nbdN.ctl) and the
+ * commands that use it.
+ */
+extern int control_listen (int index);
+/* As device_upgrade: 1 or -1, the daemon must exit; 0 otherwise. */
+extern int control_handle (int listen_fd);
+extern void control_remove (int index);
+extern int control_command (const char *dev, const char *line);
+
+/* resize.c: the daemon's side of --resize and of nbdkit_size_changed. */
+extern int size_changed_fd (void);
+extern void size_changed_event (void);
+extern int device_resize (uint64_t want, bool force, char *msg, size_t len);
+
+/* upgrade.c: --upgrade.  The old daemon's side, device_upgrade, returns
+ * 1 once the new binary serves the device (the old one exits without
+ * disconnecting), 0 after a rollback (it serves on), -1 if the device
+ * was left for --reattach (it exits and fails); MSG says which.  The new
+ * binary's side: upgrade_init first in main, upgrade_take_over in attach.
+ */
+extern char **saved_argv;
+extern const char *start_cwd;
+extern int report_fd;
+extern int device_upgrade (int listen_fd, char *msg, size_t len);
+extern bool upgrading;
+extern void upgrade_init (char **argv);
+extern void upgrade_take_over (const struct export_info *info);
+extern int upgrade_listen_fd;
 
 /* remote.c: the retry filter for remote plugins by default. */
 extern bool plugin_is_remote (const char *plugin);

@@ -86,7 +86,7 @@ build_message (int family, int cmd, const struct attach_params *p)
     goto fail;
   if (p->index >= 0)
     NLA_PUT_U32 (msg, NBD_ATTR_INDEX, p->index);
-  if (cmd == NBD_CMD_CONNECT) {
+  if (cmd == NBD_CMD_CONNECT || p->with_size) {
     NLA_PUT_U64 (msg, NBD_ATTR_SIZE_BYTES, p->size);
     NLA_PUT_U64 (msg, NBD_ATTR_BLOCK_SIZE_BYTES, p->block_size);
     NLA_PUT_U64 (msg, NBD_ATTR_SERVER_FLAGS, p->server_flags);
@@ -97,6 +97,8 @@ build_message (int family, int cmd, const struct attach_params *p)
   if (p->backend_id)
     NLA_PUT_STRING (msg, NBD_ATTR_BACKEND_IDENTIFIER, p->backend_id);
 
+  if (p->nr_fds == 0)           /* a RECONFIGURE for the size alone */
+    return msg;
   socks = nla_nest_start (msg, NBD_ATTR_SOCKETS);
   if (socks == NULL)
     goto fail;

@@ -232,6 +232,8 @@ ublk_missing () {
 }
 check ublk-missing ublk_missing
 
+source "$(dirname "$0")/guest-resize-upgrade.sh"
+
 # 9. Remote disks: the nbd plugin over TLS, server restarts.
 source "$(dirname "$0")/guest-remote.sh"
 
