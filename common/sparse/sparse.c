@@ -10,6 +10,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "sparse.h"
 #include "minmax.h"
@@ -319,6 +322,45 @@ sparse_array_read (struct sparse_array *sa,
   pthread_rwlock_unlock (lock);
 }
 
+/* Copies written data into a page.  Large copies on x86-64 use
+ * non-temporal (streaming) stores: the destination is almost never in
+ * the cache (a RAM disk is much larger than it), and an ordinary store
+ * first reads every line it writes to, so memcpy moved each byte over
+ * the memory bus twice, and the copy was the largest item in the
+ * profile of random 4 KiB writes.  The fence makes the data visible to
+ * other threads before the write is acknowledged.
+ */
+#define STREAM_MIN_BYTES 4096
+
+static void
+copy_to_page (unsigned char *dst, const unsigned char *src, size_t n)
+{
+#if defined(__x86_64__) && defined(__SSE2__)
+  if (n >= STREAM_MIN_BYTES) {
+    size_t head = -(uintptr_t) dst & 15, i;
+
+    memcpy (dst, src, head);
+    dst += head;
+    src += head;
+    n -= head;
+    for (i = 0; i + 64 <= n; i += 64) {
+      __m128i a = _mm_loadu_si128 ((const __m128i *) (src + i));
+      __m128i b = _mm_loadu_si128 ((const __m128i *) (src + i + 16));
+      __m128i c = _mm_loadu_si128 ((const __m128i *) (src + i + 32));
+      __m128i d = _mm_loadu_si128 ((const __m128i *) (src + i + 48));
+      _mm_stream_si128 ((__m128i *) (dst + i), a);
+      _mm_stream_si128 ((__m128i *) (dst + i + 16), b);
+      _mm_stream_si128 ((__m128i *) (dst + i + 32), c);
+      _mm_stream_si128 ((__m128i *) (dst + i + 48), d);
+    }
+    _mm_sfence ();
+    memcpy (dst + i, src + i, n - i);
+    return;
+  }
+#endif
+  memcpy (dst, src, n);
+}
+
 /* KEEP_HOLES: zeroes written over missing pages leave them missing. */
 static int
 do_write (struct sparse_array *sa, const void *buf, size_t count,
@@ -345,7 +387,7 @@ do_write (struct sparse_array *sa, const void *buf, size_t count,
         break;
       }
     }
-    memcpy (page + pofs, in, n);
+    copy_to_page (page + pofs, in, n);
   next:
     in += n;
     offset += n;
