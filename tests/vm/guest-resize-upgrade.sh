@@ -141,14 +141,16 @@ upgrade_rollback () {
     cat /tmp/rb.err; grep -q "rolled back" /tmp/rb.err
     [[ $(cat /tmp/rb.pid) == "$pid" ]]
     kill -0 "$pid"
-    cmp <(dd if="$dev" bs=1M skip=5 count=1 iflag=direct status=none) /tmp/rb.data
+    dd if="$dev" of=/tmp/rb.back bs=1M skip=5 count=1 iflag=direct status=none
+    cmp /tmp/rb.back /tmp/rb.data
     dd if=/dev/urandom of="$dev" bs=1M seek=9 count=1 oflag=direct status=none
 
     # The real binary back: the upgrade works.
     rm "$bin"; cp "$NA" "$bin"
     "$NA" --upgrade "$dev"
     [[ $(cat /tmp/rb.pid) != "$pid" ]]
-    cmp <(dd if="$dev" bs=1M skip=5 count=1 iflag=direct status=none) /tmp/rb.data
+    dd if="$dev" of=/tmp/rb.back bs=1M skip=5 count=1 iflag=direct status=none
+    cmp /tmp/rb.back /tmp/rb.data
     detach "$dev" || { show_state; return 1; }
 
     dev=$("$NA" memory 64M)
@@ -179,7 +181,10 @@ upgrade_under_io () {
     local dev img=/mnt/up.img fiopid i pid0 pid1 base up job n0
     n0=$(dmesg | wc -l)
     truncate -s 256M "$img"
-    dev=$("$NA" -n upg -C 2 -P /tmp/up.pid file "$img")
+    # The daemon runs from a copy in the guest: the binary it re-executes
+    # must not change under it (the build tree is the host's).
+    mkdir -p /tmp/upbin2; cp "$NA" /tmp/upbin2/nbdattach
+    dev=$(/tmp/upbin2/nbdattach -n upg -C 2 -P /tmp/up.pid file "$img")
     note "upgrade-under-io on $dev"
     mkfs.ext4 -q "$dev"; mkdir -p /mnt/u; mount "$dev" /mnt/u
     job=(--name=up --directory=/mnt/u --ioengine=libaio --direct=1
@@ -190,7 +195,7 @@ upgrade_under_io () {
     base=$(fio_max_lat_ms /tmp/fio-base.json)
     note "baseline fio max latency ${base} ms"
     # Long enough for ten upgrades under emulation; it ends on its own.
-    fio "${job[@]}" --runtime=240 --output=/tmp/fio-up.json &
+    fio "${job[@]}" --runtime=180 --output=/tmp/fio-up.json &
     fiopid=$!
     sleep 3
     for i in $(seq 1 10); do
@@ -203,7 +208,7 @@ upgrade_under_io () {
         for _ in $(seq 1 50); do kill -0 "$pid0" 2>/dev/null || break; sleep 0.1; done
         if kill -0 "$pid0" 2>/dev/null; then echo "old daemon $pid0 lives on"; return 1; fi
         kill -0 "$fiopid" 2>/dev/null || { echo "fio ended before upgrade $i"; return 1; }
-        sleep 2
+        sleep 1
     done
     note "10 upgrades done, waiting for fio"
     wait "$fiopid" || { cat /tmp/fio-up.json; return 1; }
@@ -224,7 +229,7 @@ for job in j["jobs"]:
     umount /mnt/u
     fsck.ext4 -fn "$dev"
     detach "$dev" || { show_state; return 1; }
-    rm -f "$img" /tmp/upgrades.log
+    rm -rf "$img" /tmp/upgrades.log /tmp/upbin2
 }
 check upgrade-under-io strict upgrade_under_io
 
