@@ -348,10 +348,11 @@ start_server "$tmp/p8" nbd socket="$tmp/r8"
 proxy8=$server_pid
 nbdcopy --requests=16 "$(nbd_uri "$tmp/p8")" null: 2>"$tmp/copy8.err" &
 copy=$!
-nbdpy "$(nbd_uri "$tmp/p8")" "$tmp/killed8" <<'PYEOF' &
+nbdpy "$(nbd_uri "$tmp/p8")" "$tmp/killed8" "$tmp/connected8" <<'PYEOF' &
 import time, os, sys, nbd
 h = nbd.NBD(); h.connect_uri(sys.argv[1])
 h.pread(4096, 0)
+open(sys.argv[3], "w").close()
 while not os.path.exists(sys.argv[2]): time.sleep(0.05)
 t = time.time()
 try:
@@ -371,7 +372,11 @@ for i in range(3):
 assert time.time() - t < 1, "later requests did not fail at once"
 PYEOF
 sh=$!
-sleep 1
+# The remote dies once the client is connected and has read (on a busy
+# machine that can take more than a second).
+for i in $(seq 1 300); do [[ -e "$tmp/connected8" ]] && break; sleep 0.1; done
+[[ -e "$tmp/connected8" ]] || fail "the nbdsh client did not connect within 30 s"
+sleep 0.5
 kill -9 "$remote8"
 start=$SECONDS
 touch "$tmp/killed8"
