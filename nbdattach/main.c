@@ -476,6 +476,15 @@ main (int argc, char *argv[])
     return do_detach (detach);
   if (check)
     return do_check (check);
+  if (resize && ublk_owns (resize))
+    die ("--resize %s: not for ublk devices (6.12's ublk driver cannot "
+         "change a started device's size; newer kernels have "
+         "UBLK_U_CMD_UPDATE_SIZE)", resize);
+  if (upgrade && ublk_owns (upgrade))
+    die ("--upgrade %s: a ublk device is upgraded by recovery: kill its "
+         "daemon with -9, then start the new one with --reattach (the "
+         "driver ties each queue to the task that serves it; see "
+         "nbdattach(8), TRANSPORTS)", upgrade);
   if (resize) {
     if (optind + 1 < argc)
       die ("--resize %s: one size at most (\"%s\")", resize, argv[optind + 1]);

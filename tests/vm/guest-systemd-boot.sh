@@ -229,5 +229,47 @@ fstab_enable () {
 }
 check fstab-enable fstab_enable
 
+# ---- transport = ublk (issue 17): the same unit serves /dev/ublkbN,
+# systemd's restart after kill -9 recovers it under a mounted
+# filesystem, a stop deletes it.  Each step is checked with `|| return
+# 1`: inside check's subshell bash ignores set -e. ----
+ublk_unit () {
+    local dev oldpid newpid
+    if ! modprobe ublk_drv; then echo "no ublk in this kernel: nothing to check"; return 0; fi
+    truncate -s 128M /mnt/udemo.img
+    printf 'plugin = file\nfile = /mnt/udemo.img\ntransport = ublk\n' \
+        > /etc/blockkit/devices/udemo.conf
+    systemctl start nbdattach@udemo.service || return 1
+    prop nbdattach@udemo.service StatusText | tee /tmp/ustatus
+    dev=$(sed -n 's|^Serving \(/dev/ublkb[0-9]*\)$|\1|p' /tmp/ustatus)
+    [[ -n "$dev" ]] || return 1
+    wait_for -L /dev/disk/by-blockkit/udemo || return 1
+    [[ $(readlink -f /dev/disk/by-blockkit/udemo) == "$dev" ]] || return 1
+    mkfs.ext4 -q "$dev" || return 1
+    mkdir -p /mnt/u
+    mount "$dev" /mnt/u || return 1
+    head -c 8M /dev/urandom > /mnt/u/f || return 1
+    md5sum /mnt/u/f > /tmp/usum
+    sync
+    oldpid=$(prop nbdattach@udemo.service MainPID)
+    systemctl kill -s KILL nbdattach@udemo.service
+    wait_prop nbdattach@udemo.service NRestarts 1 || return 1
+    wait_prop nbdattach@udemo.service ActiveState active || return 1
+    newpid=$(prop nbdattach@udemo.service MainPID)
+    echo "killed $oldpid, restarted as $newpid"
+    [[ $newpid != "$oldpid" && $newpid != 0 ]] || return 1
+    journalctl -b --no-pager -u nbdattach@udemo.service | grep -i reattach || return 1
+    [[ -L /dev/disk/by-blockkit/udemo ]] || return 1
+    echo 3 > /proc/sys/vm/drop_caches
+    md5sum -c /tmp/usum || return 1
+    umount /mnt/u || return 1
+    systemctl stop nbdattach@udemo.service || return 1
+    [[ $(prop nbdattach@udemo.service Result) == success ]] || return 1
+    wait_for ! -e "$dev" || return 1
+    wait_for ! -e /dev/disk/by-blockkit/udemo || return 1
+    fsck.ext4 -fn /mnt/udemo.img
+}
+check ublk-unit ublk_unit
+
 systemctl --failed --no-pager || :
 echo "guest checks done"

@@ -198,13 +198,19 @@ list_check () {
 
 # 8. Bad uses get clear errors.
 errors () {
-    local out
+    local out dev
     if out=$("$NA" "${U[@]}" --ioctl memory 1M 2>&1); then return 1; fi
     echo "$out"; grep -q "ioctl" <<< "$out"
     if out=$("$NA" --transport=sctp memory 1M 2>&1); then return 1; fi
     echo "$out"; grep -q "transport must be nbd or ublk" <<< "$out"
     if out=$("$NA" "${U[@]}" --reattach nosuch memory 1M 2>&1); then return 1; fi
     echo "$out"; grep -q "no such ublk device" <<< "$out"
+    dev=$("$NA" "${U[@]}" -n errs memory 16M)
+    if out=$("$NA" --upgrade errs 2>&1); then return 1; fi
+    echo "$out"; grep -q "upgraded by recovery" <<< "$out"
+    if out=$("$NA" --resize "$dev" 2>&1); then return 1; fi
+    echo "$out"; grep -q "not for ublk devices" <<< "$out"
+    detach "$dev"
 }
 
 # 9. udev: /dev/disk/by-blockkit/NAME and NAME-partN for a ublk disk,
