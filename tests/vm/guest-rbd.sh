@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Runs inside the test VM (tests/vm/run-guest), as root: `nbdattach rbd`
+# against a real kernel and a real Ceph cluster (issue 12).  The VM has
+# no network to the host (-nic none), so the guest runs the one-node
+# cluster itself (tests/ceph/start-cluster, on the guest's 127.0.0.1),
+# with Ceph's programs copied into RAM first (ceph-in-ram.sh says why).
+# Each check prints "CHECK NAME: PASS|FAIL" (guest-lib.sh); the cluster's
+# start time is printed as "CEPH-START-SECONDS=N".
+#
+# Needs $abs_top_builddir, $abs_top_srcdir and $CEPH_RAM_TAR (made on the
+# host by ceph_ram_pack).  Scratch space: /mnt (tmpfs) and /tmp.
+set -u
+
+B="$abs_top_builddir"
+S="$abs_top_srcdir"
+export BLOCKKIT_PLUGIN_PATH="$B/plugins" BLOCKKIT_FILTER_PATH="$B/filters"
+NA="$B/nbdattach/nbdattach"
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin"
+here="$(dirname "$0")"
+source "$here/guest-lib.sh"
+source "$here/ceph-in-ram.sh"
+
+for m in nbd ext4; do modprobe "$m" || echo "modprobe $m failed"; done
+# The cluster listens on 127.0.0.1: the init leaves lo down.
+ip link set lo up
+ceph_ram_mount "$CEPH_RAM_TAR" || { echo "guest-rbd: cannot unpack Ceph into RAM"; exit 1; }
+
+t0=$(cut -d' ' -f1 /proc/uptime)
+if ! "$S/tests/ceph/start-cluster" /tmp/ceph > /tmp/ceph.env 2> /tmp/ceph.err; then
+    cat /tmp/ceph.err; tail -n 30 /tmp/ceph/log/*.log 2>/dev/null
+    echo "guest-rbd: the Ceph cluster did not start"
+    exit 1
+fi
+t1=$(cut -d' ' -f1 /proc/uptime)
+awk -v a="$t0" -v b="$t1" 'BEGIN { printf "CEPH-START-SECONDS=%.1f\n", b - a }'
+trap '"$S/tests/ceph/stop-cluster" /tmp/ceph' EXIT
+source /tmp/ceph/env
+export CEPH_CONF
+# Emulation makes every step slower: wider bounds than the plugin's own.
+slow="client_mount_timeout=60 rados_mon_op_timeout=60 rados_osd_op_timeout=60"
+
+attach () {       # attach [NBDATTACH OPTIONS] IMAGE: prints the device
+    local args=("$@") image="${args[-1]}"
+    unset 'args[-1]'
+    # shellcheck disable=SC2086
+    "$NA" "${args[@]}" rbd image="$image" conf="$CEPH_CONF" $slow
+}
+detach () {
+    "$NA" --detach "$1"
+    wait_detached "$1"
+}
+# sums DIR: checksums of the files in DIR, one line each.
+sums () { (cd "$1" && md5sum file*); }
+
+# 1. An ext4 filesystem on an rbd image: written, detached, attached
+#    again (a new cluster connection) and read back.  The bytes on the
+#    device are the bytes in the cluster (`rbd export`).
+rbd_ext4 () {
+    local dev i
+    rbd create --size 256M rbd/disk
+    dev=$(attach rbd/disk)
+    echo "attached $dev"
+    mkfs.ext4 -q -E nodiscard "$dev"
+    mkdir -p /mnt/fs
+    mount "$dev" /mnt/fs
+    for i in 1 2 3; do
+        head -c $((2 * 1024 * 1024 + i)) /dev/urandom > "/mnt/fs/file$i"
+    done
+    sums /mnt/fs > /tmp/sums-disk
+    umount /mnt/fs
+    dd if="$dev" bs=1M iflag=direct status=none | md5sum > /tmp/dev-sum
+    detach "$dev"
+    rbd export --no-progress rbd/disk - | md5sum > /tmp/export-sum
+    diff /tmp/dev-sum /tmp/export-sum
+    dev=$(attach rbd/disk)
+    echo "attached again: $dev"
+    mount "$dev" /mnt/fs
+    sums /mnt/fs | diff /tmp/sums-disk -
+    umount /mnt/fs
+    detach "$dev"
+}
+check rbd-ext4 rbd_ext4
+
+# 2. A snapshot is a read-only device with the files as they were; a
+#    clone of it is writable, and writing to it leaves the snapshot as it
+#    was.
+rbd_snapshot_clone () {
+    local dev before after
+    rbd snap create rbd/disk@s1
+    rbd snap protect rbd/disk@s1
+    rbd clone rbd/disk@s1 rbd/child
+    before=$(rbd export --no-progress rbd/disk@s1 - | md5sum)
+    dev=$(attach rbd/disk@s1)
+    echo "snapshot on $dev, ro=$(cat "/sys/block/${dev#/dev/}/ro")"
+    [[ $(cat "/sys/block/${dev#/dev/}/ro") == 1 ]]
+    if dd if=/dev/zero of="$dev" bs=4k count=1 oflag=direct status=none; then
+        echo "a write to the snapshot's device succeeded"; return 1
+    fi
+    mount -o ro,noload "$dev" /mnt/fs
+    sums /mnt/fs | diff /tmp/sums-disk -
+    umount /mnt/fs
+    detach "$dev"
+
+    dev=$(attach rbd/child)
+    echo "clone on $dev"
+    mount "$dev" /mnt/fs
+    sums /mnt/fs | diff /tmp/sums-disk -
+    head -c 1M /dev/urandom > /mnt/fs/file4
+    rm /mnt/fs/file1
+    sums /mnt/fs > /tmp/sums-child
+    umount /mnt/fs
+    detach "$dev"
+    dev=$(attach rbd/child)
+    mount "$dev" /mnt/fs
+    sums /mnt/fs | diff /tmp/sums-child -
+    umount /mnt/fs
+    detach "$dev"
+    after=$(rbd export --no-progress rbd/disk@s1 - | md5sum)
+    [[ "$before" == "$after" ]]
+}
+check rbd-snapshot-clone rbd_snapshot_clone
+
+# 3. Filters stacked on the plugin.  cow over the read-only snapshot
+#    makes a writable device whose writes stay in the guest; cache
+#    (writeback, its default) over the clone holds writes until a flush,
+#    and what reaches the cluster is what was written.
+rbd_filters () {
+    local dev before
+    before=$(rbd export --no-progress rbd/disk@s1 - | md5sum)
+    dev=$(attach --filter=cow rbd/disk@s1)
+    echo "cow over the snapshot on $dev, ro=$(cat "/sys/block/${dev#/dev/}/ro")"
+    [[ $(cat "/sys/block/${dev#/dev/}/ro") == 0 ]]
+    mount "$dev" /mnt/fs
+    sums /mnt/fs | diff /tmp/sums-disk -
+    head -c 1M /dev/urandom > /mnt/fs/file9
+    sync
+    umount /mnt/fs
+    detach "$dev"
+    [[ "$before" == "$(rbd export --no-progress rbd/disk@s1 - | md5sum)" ]]
+
+    head -c 16M /dev/urandom > /tmp/pattern
+    dev=$(attach --filter=cache rbd/child)
+    echo "cache over the clone on $dev"
+    dd if=/tmp/pattern of="$dev" bs=1M seek=64 oflag=direct status=none
+    blockdev --flushbufs "$dev"
+    cmp <(dd if="$dev" bs=1M skip=64 count=16 iflag=direct status=none) /tmp/pattern
+    detach "$dev"
+    cmp <(rbd export --no-progress rbd/child - |
+          tail -c +$((64 * 1048576 + 1)) | head -c $((16 * 1048576))) /tmp/pattern
+}
+check rbd-filters rbd_filters
+
+# 4. `rbd resize` in the cluster grows the device while it is mounted:
+#    the plugin's header watch tells nbdattach, which tells the kernel
+#    (a change uevent), and the mounted ext4 is grown online.
+rbd_resize () {
+    local dev name want=$((384 * 1048576)) i
+    rbd create --size 256M rbd/grow
+    dev=$(attach rbd/grow)
+    name=${dev#/dev/}
+    mkfs.ext4 -q -E nodiscard "$dev"
+    mount "$dev" /mnt/fs
+    head -c 3M /dev/urandom > /mnt/fs/file1
+    sums /mnt/fs > /tmp/sums-grow
+    udevadm monitor --kernel --subsystem-match=block > /tmp/uevents 2>&1 &
+    local mon=$!
+    sleep 1
+    rbd resize --size 384M rbd/grow
+    for i in $(seq 1 150); do
+        [[ $(blockdev --getsize64 "$dev") == "$want" ]] && break
+        sleep 0.2
+    done
+    echo "device size after rbd resize: $(blockdev --getsize64 "$dev")"
+    [[ $(blockdev --getsize64 "$dev") == "$want" ]]
+    sleep 1
+    kill "$mon"
+    cat /tmp/uevents
+    grep -q "change .*/$name (block)" /tmp/uevents
+    resize2fs "$dev"
+    df -k /mnt/fs
+    (( $(df -k --output=size /mnt/fs | tail -n 1) > 300 * 1024 ))
+    sums /mnt/fs | grep file1 | diff /tmp/sums-grow -
+    umount /mnt/fs
+    detach "$dev"
+}
+check rbd-resize rbd_resize
+
+echo "guest checks done"
