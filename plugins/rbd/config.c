@@ -320,8 +320,11 @@ connect_error (int r)
  * changes (resize, snapshots, features) by any client.  librbd refreshes
  * the handle itself before its next call, so rbd_get_size in a new
  * connection's .get_size sees the new size.  Nothing here calls back into
- * librbd (that could wait on the very thread running this): it only
- * counts and logs.
+ * librbd (that could wait on the very thread running this), so whether
+ * the size is what changed is not known here: nbdkit_size_changed only
+ * asks, without blocking, for the size to be read again later.  Under
+ * nbdattach that makes the device follow `rbd resize` (a change the
+ * size leaves alone costs one size query); the network server ignores it.
  */
 static void
 header_changed (void *arg)
@@ -331,6 +334,7 @@ header_changed (void *arg)
   (void) arg;
   nbdkit_debug ("rbd: %s changed (notification %u)", rbdp_image_name (),
                 ++changes);
+  nbdkit_size_changed ();
 }
 
 /* Open the image, saying which part of image= is wrong if it fails. */

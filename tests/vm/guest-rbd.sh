@@ -7,7 +7,7 @@
 # Each check prints "CHECK NAME: PASS|FAIL" (guest-lib.sh); the cluster's
 # start time is printed as "CEPH-START-SECONDS=N".
 #
-# Needs $abs_top_builddir, $abs_top_srcdir and $CEPH_RAM_TAR (made on the
+# Needs $abs_top_builddir, $abs_top_srcdir and $CEPH_RAM_IMG (made on the
 # host by ceph_ram_pack).  Scratch space: /mnt (tmpfs) and /tmp.
 set -u
 
@@ -20,13 +20,14 @@ here="$(dirname "$0")"
 source "$here/guest-lib.sh"
 source "$here/ceph-in-ram.sh"
 
-for m in nbd ext4; do modprobe "$m" || echo "modprobe $m failed"; done
+for m in nbd ext4 loop; do modprobe "$m" || echo "modprobe $m failed"; done
 # The cluster listens on 127.0.0.1: the init leaves lo down.
 ip link set lo up
-ceph_ram_mount "$CEPH_RAM_TAR" || { echo "guest-rbd: cannot unpack Ceph into RAM"; exit 1; }
+ceph_ram_mount "$CEPH_RAM_IMG" || { echo "guest-rbd: cannot unpack Ceph into RAM"; exit 1; }
 
 t0=$(cut -d' ' -f1 /proc/uptime)
-if ! "$S/tests/ceph/start-cluster" /tmp/ceph > /tmp/ceph.env 2> /tmp/ceph.err; then
+# Emulation on a shared machine: a single `ceph` command took 20-60 s.
+if ! CEPH_SLOW=10 "$S/tests/ceph/start-cluster" /tmp/ceph > /tmp/ceph.env 2> /tmp/ceph.err; then
     cat /tmp/ceph.err; tail -n 30 /tmp/ceph/log/*.log 2>/dev/null
     echo "guest-rbd: the Ceph cluster did not start"
     exit 1

@@ -4,7 +4,7 @@
 # and runs tests/vm/guest-rbd.sh there, which starts a one-node cluster
 # inside the guest (the VM has no network to the host) and attaches its
 # images as /dev/nbdN.  Ceph's programs are handed to the guest in one
-# tar file to run from RAM (ceph-in-ram.sh says why).  The log shows
+# image to run from the guest's page cache (ceph-in-ram.sh says why).  The log shows
 # each check ("CHECK NAME [KERNEL]: PASS|FAIL") and the cluster's start
 # time under emulation ("CEPH-START-SECONDS=").
 source "${abs_top_srcdir:-$srcdir/..}/tests/functions.sh"
@@ -19,13 +19,13 @@ done
 plugin="$abs_top_builddir/plugins/rbd/.libs/blockkit-rbd-plugin.so"
 [[ -r "$plugin" ]] || skip "the rbd plugin is not built (librbd-dev missing at configure)"
 
-ceph_ram_pack "$tmp/ceph-ram.tar" "$abs_top_builddir/nbdattach/nbdattach" "$plugin" ||
+ceph_ram_pack "$tmp/ceph-ram.img" "$abs_top_builddir/nbdattach/nbdattach" "$plugin" ||
     fail "cannot pack Ceph's programs for the guest"
 
 cat > "$tmp/guest.sh" <<GUEST
 export abs_top_builddir='$(guest_path "$abs_top_builddir")'
 export abs_top_srcdir='$(guest_path "$abs_top_srcdir")'
-export CEPH_RAM_TAR='$(guest_path "$tmp/ceph-ram.tar")'
+export CEPH_RAM_IMG='$(guest_path "$tmp/ceph-ram.img")'
 export GUEST_CHECKS='${GUEST_CHECKS:-}' GUEST_VERBOSE='${GUEST_VERBOSE:-}'
 exec bash '$(guest_path "$abs_top_srcdir")/tests/vm/guest-rbd.sh'
 GUEST
