@@ -11,12 +11,12 @@
 # host by ceph_ram_pack).  Scratch space: /mnt (tmpfs) and /tmp.
 set -u
 
-B="$abs_top_builddir"
-S="$abs_top_srcdir"
-export BLOCKKIT_PLUGIN_PATH="$B/plugins" BLOCKKIT_FILTER_PATH="$B/filters"
-NA="$B/nbdattach/nbdattach"
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin"
-here="$(dirname "$0")"
+export BLOCKKIT_PLUGIN_PATH="$abs_top_builddir/plugins"
+export BLOCKKIT_FILTER_PATH="$abs_top_builddir/filters"
+NA="$abs_top_builddir/nbdattach/nbdattach"
+S="$abs_top_srcdir"
+here="$S/tests/vm"
 source "$here/guest-lib.sh"
 source "$here/ceph-in-ram.sh"
 
