@@ -84,13 +84,23 @@ ceph_ram_pack () {
 }
 
 ceph_ram_mount () {
-    local img="$1" root=/run/ceph-ram t0=$SECONDS kind path
+    local img="$1" root=/run/ceph-ram t0=$SECONDS
     mkdir -p "$root"
     mount -o loop,ro "$img" "$root" || return 1
-    while read -r kind path; do
-        [[ -e "$root$path" ]] || continue
-        mount --bind "$root$path" "$path" || return 1
-    done < "$root/ceph-ram-manifest"
-    echo "ceph-in-ram: $(du -sm "$root" | cut -f1) MiB mounted and bound" \
-         "in $((SECONDS - t0)) s"
+    # All the bind mounts from one process: each run of mount(8) loads
+    # it and its libraries over 9p, a few seconds apiece here (80 of them
+    # took 4 minutes).  165 is mount(2) on x86-64, 4096 MS_BIND.
+    perl -e '
+        my ($root, $n) = (shift, 0);
+        open my $m, "<", "$root/ceph-ram-manifest" or die "manifest: $!\n";
+        while (<$m>) {
+            chomp; my (undef, $path) = split / /, $_, 2;
+            next unless -e "$root$path";
+            syscall (165, "$root$path", $path, 0, 4096, 0) == 0
+                or die "bind $path: $!\n";
+            $n++;
+        }
+        print "ceph-in-ram: $n files and directories bound from $root\n";
+    ' "$root" || return 1
+    echo "ceph-in-ram: mounted in $((SECONDS - t0)) s"
 }
