@@ -153,10 +153,26 @@ write_pidfile (void)
     fail ("cannot write pidfile %s: %s", pidfile, strerror (errno));
 }
 
+int
+connection_socketpair (int *kernel_fd, int *daemon_fd)
+{
+  int sv[2], size = 4 * 1024 * 1024;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+    return -1;
+  /* A read reply can be 32M: let the daemon end hold plenty. */
+  setsockopt (sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  setsockopt (sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  *kernel_fd = sv[0];
+  *daemon_fd = sv[1];
+  return 0;
+}
+
 /* Makes the socketpairs and gives the kernel its ends: CONNECT, or
  * RECONFIGURE for --reattach, or the ioctls.  The daemon ends are being
  * served already: the kernel may send requests at once (the partition
- * scan), and each socket must have its reader.
+ * scan), and each socket must have its reader (a reattach serves them
+ * once the kernel has taken them).
  */
 static void
 connect_device (const struct export_info *info)
@@ -170,17 +186,9 @@ connect_device (const struct export_info *info)
   kernel_fds = calloc (connections, sizeof *kernel_fds);
   if (served.fds == NULL || kernel_fds == NULL)
     fail ("out of memory");
-  for (i = 0; i < connections; ++i) {
-    int sv[2], size = 4 * 1024 * 1024;
-
-    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+  for (i = 0; i < connections; ++i)
+    if (connection_socketpair (&kernel_fds[i], &served.fds[i]) == -1)
       fail ("socketpair: %s", strerror (errno));
-    /* A read reply can be 32M: let the daemon end hold plenty. */
-    setsockopt (sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    setsockopt (sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    kernel_fds[i] = sv[0];
-    served.fds[i] = sv[1];
-  }
 
   p.index = device_index;
   p.size = info->size;
@@ -192,15 +200,24 @@ connect_device (const struct export_info *info)
   p.fds = kernel_fds;
   p.nr_fds = connections;
 
-  if (serve_start () == -1)
+  if (!reattach_target && serve_start () == -1)
     fail ("pthread_create: %s", strerror (errno));
 
   if (reattach_target) {
+    struct io_probe probe;
+    char why[400];
+
+    /* Only the sockets the kernel took are served (reattach.c); it
+     * queues requests in them meanwhile.
+     */
     p.index = resolve_or_die (reattach_target);
-    if (nl_nbd_reconfigure (&p) == -1)
-      fail ("/dev/nbd%d: reattach failed: %s%s", p.index, strerror (errno),
-            errno == EINVAL ? " (is it still bound, within its dead "
-            "connection timeout, and with the same --name?)" : "");
+    if (reattach_send (&p, kernel_fds, served.fds, &probe, why,
+                       sizeof why) == -1)
+      fail ("%s", why);
+    if (serve_start () == -1)
+      fail ("pthread_create: %s", strerror (errno));
+    if (reattach_confirm (p.index, &probe, why, sizeof why) == -1)
+      fail ("%s", why);
     served.index = p.index;
   }
   else if (use_ioctl) {

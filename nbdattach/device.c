@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,13 +276,56 @@ read_state_file (const char *dev, const char *key)
   return value;
 }
 
+/* Field 22 of /proc/PID/stat (clock ticks after boot): with the pid, it
+ * names one process for good, so that a pid the system has given to
+ * another process since is not taken for the daemon.  0 if PID is gone
+ * or a zombie (whose descriptors, and so sockets, are closed already).
+ */
+static unsigned long long
+process_start_time (pid_t pid)
+{
+  char path[64], buf[1024], *p;
+  unsigned long long start = 0;
+  ssize_t r;
+  int fd, field;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return 0;
+  r = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (r <= 0)
+    return 0;
+  buf[r] = '\0';
+  /* The command name may hold spaces and parentheses: fields are
+   * counted from the last ")", which ends it; field 3 is the state.
+   */
+  p = strrchr (buf, ')');
+  if (p == NULL || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+    return 0;
+  for (field = 3, p += 2; field < 22 && p; ++field) {
+    p = strchr (p, ' ');
+    if (p)
+      ++p;
+  }
+  if (p)
+    start = strtoull (p, NULL, 10);
+  return start;
+}
+
 void
 write_state (int index, const char *plugin, const char *name)
 {
-  char dev[32];
+  char dev[32], extra[256];
 
   nbd_name (index, dev, sizeof dev);
-  write_state_file (dev, plugin, name, NULL);
+  /* For --reattach (reattach.c) and device_daemon. */
+  snprintf (extra, sizeof extra, "start=%llu\nconnections=%d\n"
+            "dead_timeout=%" PRIu64 "\nkernel_pid=%d\n",
+            process_start_time (getpid ()), connections, dead_timeout,
+            (int) device_pid (index));
+  write_state_file (dev, plugin, name, extra);
 }
 
 void
@@ -302,6 +346,62 @@ read_state (int index, const char *key)
   return read_state_file (dev, key);
 }
 
+/* The process serving device INDEX: the pid in its state file (the
+ * kernel's /sys/block/nbdN/pid keeps the first daemon's pid across a
+ * --reattach), or sysfs's for a device some other program attached.
+ * *ALIVE says whether it still runs: for a state file's pid, the same
+ * process that wrote it (the start time recorded with it matches).
+ * -1 if the device names no process.
+ */
+pid_t
+device_daemon (int index, bool *alive)
+{
+  char *spid = read_state (index, "pid");
+  char *sstart = read_state (index, "start");
+  char *skernel = read_state (index, "kernel_pid");
+  pid_t pid = spid ? atoi (spid) : -1;
+  unsigned long long now;
+
+  /* A state file left from an earlier connection of the device (its
+   * daemon died, then something else detached and attached it) is not
+   * this one's.
+   */
+  if (spid == NULL || (skernel && atoi (skernel) != device_pid (index))) {
+    pid = device_pid (index);
+    free (sstart);
+    sstart = NULL;
+  }
+  free (skernel);
+  *alive = false;
+  if (pid > 0) {
+    now = process_start_time (pid);
+    if (sstart && strtoull (sstart, NULL, 10) != 0)
+      *alive = now == strtoull (sstart, NULL, 10);
+    else
+      *alive = now != 0;
+  }
+  free (spid);
+  free (sstart);
+  return pid > 0 ? pid : -1;
+}
+
+/* A device the kernel still has whose daemon is gone: its requests wait
+ * for a --reattach, up to the dead-connection timeout, then fail.
+ */
+bool
+device_orphaned (int index, pid_t *pid)
+{
+  bool alive;
+  pid_t p;
+
+  if (!device_connected (index))
+    return false;
+  p = device_daemon (index, &alive);
+  if (pid)
+    *pid = p;
+  return !alive;
+}
+
 /* --list: one line per device, with a header. */
 int
 list_devices (void)
@@ -317,20 +417,31 @@ list_devices (void)
           "TRANSPORT");
   for (i = 0; i < n; ++i) {
     int index = list[i];
-    bool connected = device_connected (index);
+    bool connected = device_connected (index), alive = false;
+    pid_t daemon = connected ? device_daemon (index, &alive) : -1;
     char *backend = device_backend (index);
     char *plugin = connected ? read_state (index, "plugin") : NULL;
     char dev[32];
     char pid[16] = "-";
 
-    if (connected)
-      snprintf (pid, sizeof pid, "%d", (int) device_pid (index));
+    if (alive)
+      snprintf (pid, sizeof pid, "%d", (int) daemon);
     snprintf (dev, sizeof dev, "/dev/nbd%d", index);
     printf ("%-6d %-12s %14llu %-9s %-20s %-8s %-12s %s\n",
             index, dev, (unsigned long long) device_size (index),
-            connected ? "yes" : "no",
+            !connected ? "no" : alive ? "yes" : "orphan",
             backend && *backend ? backend : "-", pid,
             plugin && *plugin ? plugin : "-", "nbd");
+    /* Said apart from the table, which scripts read. */
+    if (connected && !alive) {
+      char who[32] = "";
+      if (daemon > 0)
+        snprintf (who, sizeof who, " (pid %d)", (int) daemon);
+      fprintf (stderr, "nbdattach: %s is orphaned: its daemon%s is gone; "
+               "--reattach it (its I/O waits for that until the "
+               "dead-connection timeout, then fails) or --detach it\n",
+               dev, who);
+    }
     free (backend);
     free (plugin);
   }

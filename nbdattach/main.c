@@ -266,20 +266,9 @@ dead_device_named (const char *name)
 {
   static char dev[32];
   int index = find_device (name);
-  pid_t pid;
 
-  char *state_pid;
-
-  if (index < 0 || !device_connected (index))
-    return NULL;
-  /* The kernel keeps the first daemon's pid in sysfs across a reattach;
-   * the state file has the current one.
-   */
-  state_pid = read_state (index, "pid");
-  pid = state_pid ? atoi (state_pid) : device_pid (index);
-  free (state_pid);
-  if (pid > 0 && (kill (pid, 0) == 0 || errno == EPERM))
-    return NULL;                /* alive: not ours to take over */
+  if (index < 0 || !device_orphaned (index, NULL))
+    return NULL;                /* none, or alive: not ours to take over */
   snprintf (dev, sizeof dev, "/dev/nbd%d", index);
   return dev;
 }
@@ -325,6 +314,7 @@ static int
 do_detach (const char *arg)
 {
   int index;
+  bool orphan;
 
   if (ublk_owns (arg))
     return ublk_detach (arg);
@@ -333,8 +323,12 @@ do_detach (const char *arg)
   index = resolve_or_die (arg);
   if (!device_connected (index))
     die ("/dev/nbd%d is not connected", index);
+  orphan = device_orphaned (index, NULL);
   if (nl_nbd_disconnect (index) == -1 && ioctl_detach (index) == -1)
     die ("/dev/nbd%d: disconnect failed: %s", index, strerror (errno));
+  /* An orphan's daemon is not there to remove its state file. */
+  if (orphan)
+    remove_state (index);
   return EXIT_SUCCESS;
 }
 
@@ -365,6 +359,12 @@ do_check (const char *arg)
     return ublk_check (arg);
   if (index < 0 || !device_connected (index))
     return 1;
+  /* No I/O on an orphan: it would start the kernel's countdown. */
+  if (device_orphaned (index, NULL)) {
+    fprintf (stderr, "nbdattach: /dev/nbd%d is orphaned: its daemon "
+             "is gone (--reattach or --detach it)\n", index);
+    return 2;
+  }
   /* Connected is not enough: its data must be readable. */
   if (device_io_probe (index, CHECK_IO_TIMEOUT_MS, why, sizeof why) == -1) {
     fprintf (stderr, "nbdattach: %s\n", why);

@@ -49,6 +49,11 @@ extern int first_free_device (void);
 extern void write_state (int index, const char *plugin, const char *name);
 extern void remove_state (int index);
 extern char *read_state (int index, const char *key);
+/* The process serving device INDEX (-1: none known), *ALIVE whether it
+ * still runs; orphaned: connected, but that process is gone.
+ */
+extern pid_t device_daemon (int index, bool *alive);
+extern bool device_orphaned (int index, pid_t *pid);
 extern int list_devices (void);
 extern int load_nbd_module (void);
 extern int load_kernel_module (const char *name);
@@ -140,6 +145,8 @@ extern int resolve_or_die (const char *arg);
 
 /* attach.c: the attaching daemon; returns the exit status. */
 extern int attach (const char *plugin_name);
+/* A socketpair for one kernel connection: 0, or -1 with errno. */
+extern int connection_socketpair (int *kernel_fd, int *daemon_fd);
 extern void report (int status, const char *msg);
 extern void fail (const char *fmt, ...)
   __attribute__ ((noreturn, format (printf, 1, 2)));
@@ -198,10 +205,42 @@ extern int upgrade_listen_fd;
 extern bool plugin_is_remote (const char *plugin);
 extern char **filters_with_auto_retry (const char *plugin, char **filters,
                                        size_t *n, bool no_retry);
+
+/* probe.c: a read of the device's first 4 KiB in a child process.  WHY
+ * (LEN bytes) gets the reason for anything but success.
+ */
+struct io_probe { char dev[64]; int fd; pid_t pid; };
+extern int io_probe_start (struct io_probe *pr, const char *dev, char *why,
+                           size_t len);
+/* 0: the read worked; -1: it failed; 1: still running after TIMEOUT_MS
+ * (wait again, or abandon it).
+ */
+extern int io_probe_wait (struct io_probe *pr, int timeout_ms, char *why,
+                          size_t len);
+extern void io_probe_abandon (struct io_probe *pr);
+/* Start and wait: 0, or -1 (a stalled read is abandoned); by index
+ * (/dev/nbdN) or path (any block device: ublk).
+ */
 extern int device_io_probe (int index, int timeout_ms, char *why,
                             size_t len);
 extern int device_path_io_probe (const char *dev, int timeout_ms, char *why,
                                  size_t len);
+
+/* reattach.c: --reattach, checked before, during and after (see there).
+ * reattach_send gives device P->index P's settings and sockets with
+ * RECONFIGURE until the kernel has taken one per connection.
+ * KERNEL_FDS and DAEMON_FDS are the ends of P->nr_fds socketpairs, not
+ * served yet; a pair whose socket the kernel dropped is replaced in both;
+ * every KERNEL_FDS entry ends closed (-1).  *PROBE is a read of the
+ * device that reattach_confirm, called once the daemon ends are served,
+ * waits for.  Both return 0, or -1 with the message in WHY (LEN bytes),
+ * saying what to do.
+ */
+extern int reattach_send (struct attach_params *p, int *kernel_fds,
+                          int *daemon_fds, struct io_probe *probe,
+                          char *why, size_t len);
+extern int reattach_confirm (int index, struct io_probe *probe, char *why,
+                             size_t len);
 /* How long --check waits for a read of the device. */
 #define CHECK_IO_TIMEOUT_MS 5000
 

@@ -13,15 +13,10 @@
  */
 #include <config.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/wait.h>
 
 #include "internal.h"
 #include "nbdattach.h"
@@ -83,75 +78,4 @@ filters_with_auto_retry (const char *plugin, char **filters, size_t *n,
            "leave it out)", plugin);
   }
   return v;
-}
-
-/* --check's I/O probe: reads the first 4 KiB of /dev/nbdINDEX, bypassing
- * the page cache, in a child process, and waits for it at most
- * TIMEOUT_MS.  A connected device whose data source is gone (a remote
- * server down longer than the retry budget) fails this with EIO, or
- * stalls while the retry filter is still trying.  Returns 0 if the read
- * worked, else -1 with the reason in WHY.  A stalled child is left to
- * finish on its own: a process in uninterruptible I/O cannot be killed.
- */
-int
-device_io_probe (int index, int timeout_ms, char *why, size_t len)
-{
-  char dev[32];
-
-  snprintf (dev, sizeof dev, "/dev/nbd%d", index);
-  return device_path_io_probe (dev, timeout_ms, why, len);
-}
-
-/* The same for any block device (a ublk one). */
-int
-device_path_io_probe (const char *dev, int timeout_ms, char *why, size_t len)
-{
-  int pipefd[2], status;
-  struct pollfd pfd;
-  pid_t pid;
-  int err = 0;
-
-  if (pipe (pipefd) == -1) {
-    snprintf (why, len, "pipe: %s", strerror (errno));
-    return -1;
-  }
-  pid = fork ();
-  if (pid == -1) {
-    snprintf (why, len, "fork: %s", strerror (errno));
-    close (pipefd[0]);
-    close (pipefd[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    void *buf;
-    int fd, e = 0;
-
-    close (pipefd[0]);
-    fd = open (dev, O_RDONLY | O_DIRECT | O_CLOEXEC);
-    if (fd == -1 || posix_memalign (&buf, 4096, 4096) != 0 ||
-        pread (fd, buf, 4096, 0) != 4096)
-      e = errno ? errno : EIO;
-    if (write (pipefd[1], &e, sizeof e) != sizeof e)
-      _exit (1);
-    _exit (0);
-  }
-  close (pipefd[1]);
-  pfd.fd = pipefd[0];
-  pfd.events = POLLIN;
-  if (poll (&pfd, 1, timeout_ms) <= 0) {
-    snprintf (why, len, "reading %s did not finish within %d s (is its "
-              "data source down and being retried?)", dev, timeout_ms / 1000);
-    close (pipefd[0]);
-    return -1;
-  }
-  if (read (pipefd[0], &err, sizeof err) != sizeof err)
-    err = EIO;
-  close (pipefd[0]);
-  waitpid (pid, &status, 0);
-  if (err) {
-    snprintf (why, len, "reading %s fails: %s (its data source is "
-              "failing)", dev, strerror (err));
-    return -1;
-  }
-  return 0;
 }
