@@ -236,5 +236,6 @@ source "$(dirname "$0")/guest-resize-upgrade.sh"
 
 # 9. Remote disks: the nbd plugin over TLS, server restarts.
 source "$(dirname "$0")/guest-remote.sh"
+source "$(dirname "$0")/guest-reattach.sh"; source "$(dirname "$0")/guest-zeroes.sh"
 
 echo "guest checks done"
