@@ -10,12 +10,23 @@
 # more (a journal, say).
 #   GUEST_CHECKS="name ..."   run only these checks
 #   GUEST_VERBOSE=1           show the log of passing checks too
+# bash's <(...) names /dev/fd/N, which the chroot's devtmpfs lacks.
+[[ -e /dev/fd ]] || ln -s /proc/self/fd /dev/fd
+
 check () {
     local name="$1"; shift
     if [[ -n "${GUEST_CHECKS:-}" && " $GUEST_CHECKS " != *" $name "* ]]; then
         return 0
     fi
-    if ( set -euo pipefail; "$@" ) > "/tmp/check-$name.log" 2>&1; then
+    # Not as an if's condition (nor with || or &&): there bash ignores
+    # errexit in the whole subshell, set -e inside it included, and only
+    # the function's last command would count.
+    local rc opts="$-"
+    set +e
+    ( set -euo pipefail; "$@" ) > "/tmp/check-$name.log" 2>&1
+    rc=$?
+    [[ $opts != *e* ]] || set -e
+    if (( rc == 0 )); then
         echo "CHECK $name [$(uname -r)]: PASS ($(cut -d' ' -f1 /proc/uptime) s)"
         [[ -z "${GUEST_VERBOSE:-}" ]] || sed 's/^/  | /' "/tmp/check-$name.log"
     else

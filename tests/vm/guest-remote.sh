@@ -103,8 +103,11 @@ check remote-restart remote_restart
 remote_down () {
     local dev pid rc
     remote_setup; remote_start
-    dev=$(remote_attach -n remote3 -P /tmp/r3.pid --filter=retry \
-        retries=2 retry-delay=1 retry-exponential=false)
+    # The retry filter's keys go after the plugin (remote_attach puts its
+    # arguments before it).
+    dev=$("$NA" -n remote3 -P /tmp/r3.pid --filter=retry nbd uri="$REMOTE_URI" \
+        tls-certificates=/tmp/client-tls retries=2 retry-delay=1 \
+        retry-exponential=false)
     pid=$(cat /tmp/r3.pid)
     dd if=/dev/urandom of="$dev" bs=64k count=16 oflag=direct status=none
     "$NA" --check "$dev"
@@ -131,7 +134,9 @@ check remote-down remote_down
 remote_wrong_ca () {
     local out
     remote_setup; remote_start
-    if out=$("$NA" -n remote4 nbd uri="$REMOTE_URI" \
+    # In the foreground: a daemonizing nbdattach reports only "the chain
+    # failed to open" and leaves the plugin's reason to syslog.
+    if out=$(timeout 120 "$NA" -f -n remote4 nbd uri="$REMOTE_URI" \
                 tls-certificates=/tmp/wrong-tls 2>&1); then
         echo "attached with the wrong CA: $out"; return 1
     fi
@@ -144,7 +149,9 @@ check remote-wrong-ca remote_wrong_ca
 nbd_client_tls () {
     local dev=/dev/nbd7
     remote_setup; remote_start
-    nbd-client -N "" -A "$CERTS/ca-cert.pem" -F "$CERTS/client-cert.pem" \
+    # -certfile: Debian 12's nbd-client 3.24 lists -F in its help but its
+    # getopt does not know it.
+    nbd-client -N "" -A "$CERTS/ca-cert.pem" -certfile "$CERTS/client-cert.pem" \
         -K "$CERTS/client-key.pem" -H localhost -x 127.0.0.1 "$REMOTE_PORT" "$dev"
     head -c 1M /dev/urandom > /tmp/nc.data
     dd if=/tmp/nc.data of="$dev" bs=64k seek=16 oflag=direct status=none
