@@ -300,7 +300,7 @@ device_upgrade (int listen_fd, char *msg, size_t len)
   int sv[2], i;
   ssize_t r;
   pid_t pid;
-  uint64_t paused_at;
+  uint64_t paused_at, went_at;
 
   if (use_ioctl) {
     snprintf (msg, len, "%s: --upgrade needs the netlink interface (this "
@@ -384,6 +384,7 @@ device_upgrade (int listen_fd, char *msg, size_t len)
               "pausing; not upgraded", served.name);
     return 0;
   }
+  went_at = now_us ();
   buf[0] = '\0';
   if (send (sv[0], "G", 1, MSG_NOSIGNAL) != 1 ||
       receive (sv[0], buf, sizeof buf, SERVING_TIMEOUT_MS) <= 0 ||
@@ -406,8 +407,10 @@ device_upgrade (int listen_fd, char *msg, size_t len)
             (int) pid, served.name);
   notify_systemd (buf);
   snprintf (msg, len, "%s: upgraded, now served by pid %d (%s); requests "
-            "waited %.1f ms", served.name, (int) pid, exe_path,
-            (now_us () - paused_at) / 1000.0);
+            "waited %.1f ms (%.1f to pause the old daemon, %.1f for the new "
+            "one to start serving)", served.name, (int) pid, exe_path,
+            (now_us () - paused_at) / 1000.0,
+            (went_at - paused_at) / 1000.0, (now_us () - went_at) / 1000.0);
   nbdkit_debug ("%s", msg);
   return 1;
 }
