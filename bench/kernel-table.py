@@ -4,8 +4,9 @@
 Reads the lines the guest script of bench/kernel writes (a whole console
 log kept with KBENCH_LOG works too, so a run can be tabulated again):
 
-  RESULT ROUND SETUP ROW IOPS MIB/S IOS TICKS HZ   one fio job: the serving
-                      process used TICKS/HZ seconds of CPU for IOS I/Os
+  RESULT ROUND SETUP ROW IOPS MIB/S IOS TICKS HZ [SYSTICKS]   one fio job:
+                      the serving process used TICKS/HZ seconds of CPU for
+                      IOS I/Os, SYSTICKS of them in the kernel (stime)
   CLIENT ROUND SETUP PROCESSES TICKS HZ   nbd-client processes left after
                       setup, and their CPU ticks during that setup's jobs
 
@@ -37,10 +38,10 @@ files = [a for a in args if a != "--rounds"]
 if len(files) != 1:
     sys.exit("usage: kernel-table.py [--rounds] FILE")
 
-speed, cpu, clients, rows = {}, {}, [], []
+speed, cpu, sys_share, clients, rows = {}, {}, {}, [], []
 for line in open(files[0], errors="replace"):
     p = line.replace("\r", "").split()
-    if len(p) == 9 and p[0] == "RESULT":
+    if len(p) in (9, 10) and p[0] == "RESULT":
         rnd, setup, row = int(p[1]), p[2], p[3]
         iops, mibs, ios, ticks, hz = int(p[4]), float(p[5]), int(p[6]), int(p[7]), int(p[8])
         m = re.search(r"-(\d+)([kM])-", row)
@@ -48,6 +49,8 @@ for line in open(files[0], errors="replace"):
         speed[setup, row, rnd] = iops if per_io else mibs
         if ios > 0:
             cpu[setup, row, rnd] = ticks * 1e6 / hz / ios
+        if len(p) == 10 and ticks > 0:
+            sys_share[setup, row, rnd] = 100.0 * int(p[9]) / ticks
         if row not in rows:
             rows.append(row)
     elif len(p) == 6 and p[0] == "CLIENT":
@@ -103,11 +106,20 @@ cpus = table("server CPU per I/O, microseconds (the daemon's utime+stime / fio's
              "median of %d rounds;\nratios are the other's CPU / this one's: above 1.00x it costs less" % n_rounds,
              cpu, lambda v, row: "-" if v is None else "%.1f" % v, True)
 
+if sys_share:
+    print("share of that CPU time spent in the kernel (stime), median")
+    print("%-18s" % "row" + "".join(" %14s" % label(s) for s in setups))
+    for row in rows:
+        print("%-18s" % row + "".join(" %14s" % (lambda v: "-" if v is None else "%.0f%%" % v)(
+            median(sys_share, s, row)) for s in setups))
+    print()
+
 if show_rounds:
-    print("every round: throughput / CPU us per I/O")
+    print("every round: throughput / CPU us per I/O [/ kernel share]")
     for row in rows:
         for s in setups:
-            vals = ["%g/%.1f" % (speed[s, row, r], cpu.get((s, row, r), 0))
+            vals = ["%g/%.1f" % (speed[s, row, r], cpu.get((s, row, r), 0)) +
+                    ("/%.0f%%" % sys_share[s, row, r] if (s, row, r) in sys_share else "")
                     for r in sorted(k[2] for k in speed if k[0] == s and k[1] == row)]
             print("%-18s %-14s %s" % (row, label(s), "  ".join(vals)))
     print()
