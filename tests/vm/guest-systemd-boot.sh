@@ -113,6 +113,15 @@ start_service () {
 check start start_service
 
 # ---- the example mount unit mounts a filesystem from it ----
+# after_blockdev_target: mnt-demo.mount is ordered after the device's
+# blockdev@.target, named after the unit's What= (the by-blockkit link) or,
+# once the mount is active, after its source in mountinfo (/dev/nbdN).
+after_blockdev_target () {
+    local dev
+    dev=$(cat /tmp/demo.dev)
+    prop mnt-demo.mount After | tr ' ' '\n' |
+        grep -qxE 'blockdev@dev-disk-by\\x2dblockkit-demo\.target|blockdev@dev-'"${dev#/dev/}"'\.target'
+}
 mount_unit () {
     mkfs.ext4 -q /dev/disk/by-blockkit/demo
     udevadm settle
@@ -121,8 +130,7 @@ mount_unit () {
     [[ $(findmnt -n -o SOURCE /mnt/demo) == "$(cat /tmp/demo.dev)" ]]
     # Ordered after the service through blockdev@.target.
     prop mnt-demo.mount After
-    prop mnt-demo.mount After | tr ' ' '\n' |
-        grep -qxF 'blockdev@dev-disk-by\x2dblockkit-demo.target'
+    after_blockdev_target
     for i in 1 2 3; do
         head -c $((2 * 1024 * 1024 + i)) /dev/urandom > "/mnt/demo/file$i"
     done
@@ -220,8 +228,7 @@ fstab_enable () {
     systemctl is-active nbdattach@demo.service
     findmnt /mnt/demo
     (cd /mnt/demo && md5sum -c /tmp/sums)
-    prop mnt-demo.mount After | tr ' ' '\n' |
-        grep -qxF 'blockdev@dev-disk-by\x2dblockkit-demo.target'
+    after_blockdev_target
     systemctl stop mnt-demo.mount nbdattach@demo.service
     [[ $(prop nbdattach@demo.service Result) == success ]]
     wait_for ! -e /dev/disk/by-blockkit/demo

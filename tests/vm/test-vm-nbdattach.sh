@@ -19,7 +19,7 @@ exec bash '$(guest_path "$abs_top_srcdir")/tests/vm/guest-nbdattach.sh'
 GUEST
 
 status=0
-VM_TIMEOUT=1500 "$abs_top_srcdir/tests/vm/run-guest" "$tmp/guest.sh" \
+VM_TIMEOUT=2700 "$abs_top_srcdir/tests/vm/run-guest" "$tmp/guest.sh" \
     > "$tmp/vm.log" 2>&1 || status=$?
 tr -d '\r' < "$tmp/vm.log" > "$tmp/vm.txt"
 cat "$tmp/vm.txt"
