@@ -45,12 +45,11 @@ rbdp_open (int readonly)
     nbdkit_error ("image=%s: the image is not open", rbdp_image_name ());
     return NULL;
   }
-  if (cfg.snap && !readonly) {
-    nbdkit_error ("snap=%s: a snapshot is read-only: serve it with -r "
-                  "(--readonly), or put the cow filter in front of it to "
-                  "take writes", cfg.snap);
-    return NULL;
-  }
+  /* A snapshot needs no -r: can_write says no, so the export is
+   * read-only (rbd-nbd maps a snapshot read-only by itself too): the
+   * server refuses writes before they reach the plugin, and librbd
+   * refuses them on a snapshot anyway (EROFS).
+   */
   h = malloc (sizeof *h);
   if (h == NULL) {
     nbdkit_error ("malloc: %m");

@@ -1,34 +1,29 @@
-# Ceph's programs in the test VM's RAM (sourced by test-vm-rbd.sh and
-# bench/rbd-kernel on the host, and by guest-rbd.sh in the guest).
+# Ceph's client programs in the test VM's RAM (sourced by test-vm-rbd.sh
+# and bench/rbd-kernel on the host, and by guest-rbd.sh in the guest).
 #
 # Why: the guest reads the host's root over 9p, where under software
 # emulation every file operation is a slow round trip and nothing stays
 # cached between processes.  Measured in the guest (2 vCPUs, TCG, a
-# loaded host): `python3 -c pass` 13 s, `python3 -c 'import rados'` and
-# `ceph --version` about 60 s each (mostly kernel time: page faults on
-# librados and libceph-common, and Python's hundreds of lookups), and
-# tests/ceph/start-cluster, which runs the ceph CLI three times and
-# starts two daemons, did not finish in 15 minutes.  Reading the same
-# 18 MB library with one `cat` took 1 s: the bytes are cheap, the
-# operations are not.  So the host puts everything Ceph runs from into
-# one ext4 image, and the guest loop-mounts it and bind-mounts each piece
-# over the original path: the programs then run unchanged, from the
-# guest's page cache (`ceph --version` 60 s -> 21 s on the same loaded
-# host).
+# loaded host): `ceph --version` about 60 s (mostly kernel time: page
+# faults on librados and libceph-common), while reading the same 18 MB
+# library with one `cat` took 1 s: the bytes are cheap, the operations
+# are not.  So the host puts everything the guest's Ceph clients run
+# from into one ext4 image, and the guest loop-mounts it and bind-mounts
+# each piece over the original path: the programs then run unchanged,
+# from the guest's page cache (`ceph --version` 60 s -> 21 s on the same
+# loaded host).  The cluster itself runs on the host (ceph-host.sh).
 #
-#   ceph_ram_pack IMAGE [FILE...]   (host) Ceph's binaries, the libraries
-#       they load, Ceph's plugin directory and Python's, plus FILEs (the
+#   ceph_ram_pack IMAGE [FILE...]   (host) the client programs, the
+#       libraries they load and Ceph's plugin directory, plus FILEs (the
 #       build's nbdattach and plugins, so that both sides of a comparison
 #       load the same way).
 #   ceph_ram_mount IMAGE            (guest) loop-mount it on
 #       /run/ceph-ram and bind-mount; prints how long it took.
 
 # The programs the rbd tests and benchmark run in the guest.
-ceph_ram_programs=(ceph ceph-mon ceph-osd ceph-authtool monmaptool rbd rbd-nbd
-                   rados python3 fio)
+ceph_ram_programs=(rbd rbd-nbd fio)
 # Directories taken whole (bound over as directories).
-ceph_ram_dirs=(/usr/lib/x86_64-linux-gnu/ceph /usr/lib/python3.11
-               /usr/lib/python3/dist-packages)
+ceph_ram_dirs=(/usr/lib/x86_64-linux-gnu/ceph)
 
 ceph_ram_pack () {
     local img="$1" p f list manifest stage objs=() d
@@ -40,9 +35,7 @@ ceph_ram_pack () {
         objs+=("$(readlink -f "$f")")
     done
     objs+=("$@")
-    # Python's extension modules for Ceph, and Ceph's own plugins, load
-    # libraries too.
-    objs+=(/usr/lib/python3/dist-packages/rados*.so /usr/lib/python3/dist-packages/rbd*.so)
+    # Ceph's own plugins load libraries too.
     while IFS= read -r f; do objs+=("$f"); done \
         < <(find /usr/lib/x86_64-linux-gnu/ceph -name '*.so*' -type f)
     {
@@ -64,15 +57,8 @@ ceph_ram_pack () {
         sed 's|^/||' "$list.files"
         for d in "${ceph_ram_dirs[@]}"; do echo "${d#/}"; done
     } > "$list"
-    # Never imported by Ceph's tools: Python's test suite and static-build
-    # files, pip, setuptools, pygments (a third of the size).
     stage="$(mktemp -d)"
-    tar -cf - -C / --exclude=usr/lib/python3.11/test \
-        --exclude='usr/lib/python3.11/config-*' \
-        --exclude=usr/lib/python3/dist-packages/pip \
-        --exclude=usr/lib/python3/dist-packages/setuptools \
-        --exclude=usr/lib/python3/dist-packages/pygments -T "$list" |
-        tar -xf - -C "$stage"
+    tar -cf - -C / -T "$list" | tar -xf - -C "$stage"
     cp "$manifest/ceph-ram-manifest" "$stage/"
     # An ext4 image, not an archive to unpack: unpacking 225 MiB into the
     # guest's tmpfs took 5-9 minutes under emulation, while a loop mount

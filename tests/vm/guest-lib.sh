@@ -46,3 +46,23 @@ wait_detached () {
     done
     echo "$1 still connected"; return 1
 }
+
+# reach_host_loopback: makes the guest's 127.0.0.0/8 the host's, so that
+# a service the test started on the host's 127.0.0.1 (a Ceph cluster)
+# is reachable inside the guest at the very addresses it advertises (a
+# Ceph client connects to whatever the monitor's maps list, 127.0.0.1
+# here, and could not be redirected to another address).  Needs the VM
+# booted with VM_NIC=user,model=virtio-net-pci: qemu's user-mode network
+# turns every TCP connection the guest makes into a connection the host
+# makes, to the same address.  The guest gives up its own loopback
+# address for it (nothing in such a guest needs one), and the kernel is
+# told to route 127/8 out of eth0 (route_localnet), which it otherwise
+# refuses as martian.
+reach_host_loopback () {
+    modprobe virtio_net || return 1
+    ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || return 1
+    ip link set lo up
+    ip addr del 127.0.0.1/8 dev lo 2>/dev/null || :
+    sysctl -q -w net.ipv4.conf.eth0.route_localnet=1 net.ipv4.conf.all.route_localnet=1
+    ip route add 127.0.0.0/8 via 10.0.2.2 dev eth0
+}
