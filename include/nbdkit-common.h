@@ -162,6 +162,38 @@ NBDKIT_EXTERN_DECL (void, nbdkit_disconnect, (int force));
  */
 NBDKIT_EXTERN_DECL (void, nbdkit_size_changed, (void));
 
+/* A blockkit extension for plugins that keep their data in the
+ * server's own memory (the memory plugin): the server may then move a
+ * large request's payload straight between the socket and that memory
+ * (a write received into it, a read sent from it) instead of through a
+ * buffer and .pread/.pwrite, one copy less.  Only used when the plugin
+ * is the whole chain (no filter), its thread model is parallel and the
+ * connection is a plain socket (no TLS); the plugin's .pwrite must do
+ * nothing a direct write would miss (FUA included).  Register once, from
+ * .config_complete.
+ *
+ * map points IOV[0 .. *IOVCNT) at [OFFSET, OFFSET+COUNT) (at most the
+ * *IOVCNT entries given), sets *IOVCNT to the entries used and returns
+ * the bytes they cover, fewer than COUNT if the vector ran out; the
+ * memory stays valid until unmap, which the same thread calls promptly
+ * (the server never waits in between).  MODE: NBDKIT_DIRECT_READ (the
+ * memory is only read), NBDKIT_DIRECT_WRITE (fails with -1, nothing
+ * held, where storage is not allocated yet: the server then takes the
+ * ordinary path) or NBDKIT_DIRECT_WRITE_ALLOC (allocates it; -1 only
+ * when out of memory).
+ */
+struct iovec;
+#define NBDKIT_DIRECT_READ        0
+#define NBDKIT_DIRECT_WRITE       1
+#define NBDKIT_DIRECT_WRITE_ALLOC 2
+struct nbdkit_direct_ops {
+  int64_t (*map) (uint64_t offset, uint64_t count, int mode,
+                  struct iovec *iov, int *iovcnt);
+  void (*unmap) (void);
+};
+NBDKIT_EXTERN_DECL (void, nbdkit_set_direct_ops,
+                    (const struct nbdkit_direct_ops *ops));
+
 /* Strings that live until the current connection closes (or, outside a
  * connection, until the plugin is unloaded).
  */

@@ -48,6 +48,10 @@ struct request {
    * itself, borrowed straight from the input buffer (no copy).
    */
   const char *payload;
+  /* The write's payload already went straight into the plugin's memory
+   * (direct.c): running it only means answering it.
+   */
+  bool stored;
 
   /* The reply, built by handle_request and sent as one vector. */
   char reply_hdr[32];
@@ -134,6 +138,8 @@ struct connection {
    */
   volatile uint64_t avg_handoff_ns;
   unsigned handoff_probe;       /* counts requests kept in the reader */
+  /* Large payloads move straight between socket and plugin (direct.c). */
+  bool direct;
   struct request *corked[MAX_CORKED];
   size_t n_corked;
 };
@@ -180,6 +186,23 @@ extern void handle_request (struct connection *conn, struct request *req);
 extern int send_replies (struct connection *conn, struct request **reqs,
                          size_t n);
 extern uint32_t errno_to_nbd_error (int err);
+/* Leaves a successful read's reply header in req->reply[0]. */
+extern void prepare_read_reply (struct connection *conn, struct request *req);
+
+/* direct.c */
+extern bool direct_usable (const struct connection *conn);
+/* Sends a read's reply straight from the plugin's memory: false if this
+ * read takes the ordinary path (nothing done), true once answered (on a
+ * failed send, conn->running is false).
+ */
+extern bool direct_read (struct connection *conn, struct request *req);
+/* Receives a validated write's payload straight into the plugin's
+ * memory: 0 if it takes the ordinary path (nothing read), 1 once read
+ * (req->error ENOMEM if storage ran out: *SKIP bytes of payload are
+ * then still to be skipped), -1 if the connection failed.
+ */
+extern int direct_write (struct connection *conn, struct request *req,
+                         uint64_t *skip);
 /* Validates and runs REQ (type, flags, offset, count; buf/buf_size for a
  * read, payload for a write) without any reply.  Returns 0 or an errno.
  */

@@ -61,6 +61,8 @@ extern void set_quit (void);
  * nbdattach sets it.  Called from any thread; must not block.
  */
 extern void (*size_changed_hook) (void);
+/* What the plugin gave nbdkit_set_direct_ops, or NULL (direct.c). */
+extern const struct nbdkit_direct_ops *direct_ops;
 
 
 

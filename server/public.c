@@ -188,6 +188,14 @@ nbdkit_size_changed (void)
            "connect");
 }
 
+const struct nbdkit_direct_ops *direct_ops;
+
+void
+nbdkit_set_direct_ops (const struct nbdkit_direct_ops *ops)
+{
+  direct_ops = ops;
+}
+
 /* Stdin and stdout belong to the client with -s, and to nobody
  * otherwise.
  */

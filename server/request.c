@@ -268,8 +268,9 @@ execute (struct connection *conn, struct request *req, int *err,
       r = backend_pread (c, req->buf, req->count, req->offset, 0, err);
     break;
   case NBD_CMD_WRITE:
-    r = backend_pwrite (c, req->payload, req->count, req->offset,
-                        f & NBDKIT_FLAG_FUA, err);
+    r = req->stored ? 0 :
+      backend_pwrite (c, req->payload, req->count, req->offset,
+                      f & NBDKIT_FLAG_FUA, err);
     break;
   case NBD_CMD_FLUSH:
     r = backend_flush (c, 0, err);
@@ -413,12 +414,22 @@ structured_block_status (struct request *req, size_t n)
   set_reply (req, &hdr, sizeof hdr, req->buf, 4 + n * 8);
 }
 
+void
+prepare_read_reply (struct connection *conn, struct request *req)
+{
+  if (conn->structured_replies)
+    structured_read (req);
+  else
+    simple_reply (req, 0);
+}
+
 int
 run_local_request (struct connection *conn, struct request *req)
 {
   int err = validate_request (conn, req);
   size_t n_extents;
 
+  req->stored = false;          /* never received straight into the plugin */
   if (err == 0 && execute (conn, req, &err, &n_extents) == 0)
     return 0;
   if (err == 0)
@@ -457,7 +468,7 @@ handle_request (struct connection *conn, struct request *req)
   else if (error)
     structured_error (req, error);
   else if (req->type == NBD_CMD_READ)
-    structured_read (req);
+    prepare_read_reply (conn, req);
   else
     structured_block_status (req, n_extents);
 }

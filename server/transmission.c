@@ -313,8 +313,10 @@ worker (void *arg)
       uint64_t d = now_ns () - req->queued_ns, avg = conn->avg_handoff_ns;
       conn->avg_handoff_ns = avg - avg / 8 + d / 8;
     }
-    run_request (conn, req);
-    send_replies (conn, &req, 1);
+    if (!direct_read (conn, req)) {
+      run_request (conn, req);
+      send_replies (conn, &req, 1);
+    }
     done = req;
   }
   threadlocal_set_conn (NULL);
@@ -541,6 +543,22 @@ read_request (struct connection *conn, struct request *req, bool *run_here,
   if (req->error != 0)
     return rbuf_skip (conn, req->count) == -1 ? -1 : 1;
 
+  /* A large payload straight into the plugin's memory: then only the
+   * reply is left to do, which the reader does at once.
+   */
+  if (req->count > LARGE_WRITE_BYTES) {
+    uint64_t skip;
+    int d = direct_write (conn, req, &skip);
+
+    if (d == -1)
+      return -1;
+    if (d == 1) {
+      req->stored = req->error == 0;
+      *run_here = true;
+      return skip == 0 || rbuf_skip (conn, skip) == 0 ? 1 : -1;
+    }
+  }
+
   if (may_borrow && req->count <= rb->cap / 2) {
     if (rbuf_fill (conn, req->count) == -1)
       return -1;
@@ -570,6 +588,7 @@ protocol_transmission (struct connection *conn)
    * slow first request must not hold up the reader.
    */
   conn->avg_request_ns = INITIAL_REQUEST_NS;
+  conn->direct = direct_usable (conn);
   w.threads = calloc (w.max + 1, sizeof *w.threads);
   conn->rbuf.data = malloc (RBUF_SIZE);
   conn->rbuf.cap = RBUF_SIZE;
@@ -611,6 +630,7 @@ protocol_transmission (struct connection *conn)
       break;
     }
     req->error = 0;
+    req->stored = false;
     r = read_request (conn, req, &run_here, parallel);
     if (r <= 0) {
       pthread_mutex_lock (&conn->queue_lock);

@@ -24,6 +24,14 @@ ATTACK is one of:
                        descriptors for) for SECS seconds, measuring the
                        server's CPU; then close them and check that a new
                        connection is served
+  stalled-direct SECS  on written data, an 8 MiB READ whose reply is never
+                       read and an 8 MiB WRITE stalled after 1 MiB of
+                       payload (the memory plugin's direct path sends and
+                       receives these straight from and into its pages),
+                       held SECS seconds: meanwhile another connection's
+                       TRIM of the same bytes must be answered at once
+                       (the stalled requests may hold no page), and then
+                       read zeroes
 
 Prints "key=value" lines (stdout) for the test to check, and exits 0
 unless the attack could not even be run.  Python stdlib only.
@@ -35,7 +43,7 @@ IHAVEOPT = 0x49484156454F5054
 REQ_MAGIC = 0x25609513
 SIMPLE_REPLY = 0x67446698
 OPT_GO, REP_ACK, REP_INFO = 7, 1, 3
-CMD_READ, CMD_WRITE, CMD_DISC = 0, 1, 2
+CMD_READ, CMD_WRITE, CMD_DISC, CMD_TRIM = 0, 1, 2, 4
 M = 1 << 20
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -259,6 +267,33 @@ def exhaust(n, secs):
            usable_after=int(usable()))
 
 
+def stalled_direct(secs):
+    a = connect()
+    handshake(a)
+    a.sendall(header(CMD_WRITE, 0, 8 * M, 0x51) + b"\x5a" * (8 * M))
+    err, _ = reply(a)
+    assert err == 0, err
+    a.sendall(header(CMD_READ, 0, 8 * M, 0x52))
+    a.sendall(header(CMD_WRITE, 0, 8 * M, 0x53) + b"\xa5" * M)
+    time.sleep(0.5)
+    b = connect(10)
+    handshake(b)
+    t0 = time.monotonic()
+    b.sendall(header(CMD_TRIM, 0, 8 * M, 0x54))
+    err, _ = reply(b)
+    trim_seconds = time.monotonic() - t0
+    b.sendall(header(CMD_READ, 0, 4096, 0x55))
+    err2, _ = reply(b)
+    data = recvall(b, 4096)
+    time.sleep(max(0.0, secs - (time.monotonic() - t0)))
+    a.close()
+    time.sleep(0.5)
+    report(trim_error=err, trim_seconds=trim_seconds,
+           zeroes_after=int(err2 == 0 and data == bytes(4096)),
+           usable_after=int(usable()))
+    b.close()
+
+
 if attack == "refused-write":
     refused_write(int(args[0]))
 elif attack == "huge-write":
@@ -271,6 +306,8 @@ elif attack == "idle":
     idle(float(args[0]))
 elif attack == "slowloris":
     slowloris(float(args[0]))
+elif attack == "stalled-direct":
+    stalled_direct(float(args[0]))
 elif attack == "exhaust":
     exhaust(int(args[0]), float(args[1]))
 else:

@@ -6,7 +6,8 @@
 # reads replies holds bounded memory and its queued work is dropped when it
 # goes, SIGTERM ends the server within 2 s whatever a client does, a client
 # that stalls the handshake is dropped by --timeout, and running out of file
-# descriptors neither spins nor floods the log.
+# descriptors neither spins nor floods the log; a large read or write
+# stalled by its client holds none of the memory plugin's pages.
 source "${srcdir:-$(dirname "$0")}/functions.sh"
 requires_python
 is_blockkit || skip "checks blockkit's limits"
@@ -47,6 +48,12 @@ out="$(attack "$tmp/sock" "$pid" pipeline 8)"
 check "$(value rss_mib) < 400" "memory bounded"
 check "$(value cpu_after_close) < 1.0" "queued work dropped when the client went"
 check "$(value usable_after) == 1" "server usable after"
+server_alive "$pid"
+
+echo "== large requests stalled mid-way hold none of the plugin's pages"
+out="$(attack "$tmp/sock" "$pid" stalled-direct 3)"
+check "$(value trim_error) == 0 and $(value trim_seconds) < 1.0" "a trim of the same bytes answered at once"
+check "$(value zeroes_after) == 1 and $(value usable_after) == 1" "trimmed, server usable"
 server_alive "$pid"
 
 echo "== SIGTERM while a client pipelines and never reads"

@@ -225,6 +225,23 @@ sp_extents (struct allocator *a, uint64_t count, uint64_t offset,
   return extent_merger_finish (&m);
 }
 
+static int64_t
+sp_map (struct allocator *a, uint64_t offset, uint64_t count, int mode,
+        struct iovec *iov, int *iovcnt)
+{
+  struct sparse_allocator *s = (struct sparse_allocator *) a;
+
+  return sparse_array_map (s->sa, offset, count, mode, iov, iovcnt);
+}
+
+static void
+sp_unmap (struct allocator *a)
+{
+  struct sparse_allocator *s = (struct sparse_allocator *) a;
+
+  sparse_array_unmap (s->sa);
+}
+
 static const struct allocator_functions sparse_functions = {
   .name = "sparse",
   .free = sp_free,
@@ -234,6 +251,8 @@ static const struct allocator_functions sparse_functions = {
   .fill = sp_fill,
   .zero = sp_zero,
   .extents = sp_extents,
+  .map = sp_map,
+  .unmap = sp_unmap,
 };
 
 struct allocator *

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/uio.h>
 
 struct allocator;
 struct nbdkit_extents;
@@ -67,6 +68,14 @@ struct allocator_functions {
   int (*zero) (struct allocator *a, uint64_t count, uint64_t offset);
   int (*extents) (struct allocator *a, uint64_t count, uint64_t offset,
                   allocator_extent_fn fn, void *opaque);
+  /* Optional (NULL where the allocator cannot): direct access to the
+   * stored bytes, as sparse_array_map and sparse_array_unmap (sparse.h)
+   * describe; MODE is one of SPARSE_MAP_*.  No nbdkit_error: -1 only
+   * tells the caller to take the ordinary path.
+   */
+  int64_t (*map) (struct allocator *a, uint64_t offset, uint64_t count,
+                  int mode, struct iovec *iov, int *iovcnt);
+  void (*unmap) (struct allocator *a);
 };
 
 struct allocator {

@@ -322,6 +322,48 @@ sparse_array_read (struct sparse_array *sa,
   pthread_rwlock_unlock (lock);
 }
 
+/* What reads of missing pages point at in sparse_array_map: never
+ * written, so it stays zero (and costs no RAM until read).
+ */
+static unsigned char zero_page[SPARSE_PAGE_SIZE];
+
+int64_t
+sparse_array_map (struct sparse_array *sa, uint64_t offset, uint64_t count,
+                  int mode, struct iovec *iov, int *iovcnt)
+{
+  uint64_t done = 0;
+  int n = 0;
+
+  pthread_rwlock_t *lock = read_lock (sa);
+  while (done < count && n < *iovcnt) {
+    uint64_t pnum = (offset + done) >> SPARSE_PAGE_BITS;
+    uint64_t pofs = (offset + done) & (SPARSE_PAGE_SIZE - 1);
+    size_t len = MIN (count - done, SPARSE_PAGE_SIZE - pofs);
+    unsigned char *page = mode == SPARSE_MAP_WRITE_ALLOC
+      ? lookup_alloc_page (sa, pnum) : lookup_page (sa, pnum);
+
+    if (page == NULL && mode == SPARSE_MAP_READ)
+      page = zero_page;
+    else if (page == NULL) {
+      pthread_rwlock_unlock (lock);
+      errno = mode == SPARSE_MAP_WRITE ? ENOENT : ENOMEM;
+      return -1;
+    }
+    iov[n].iov_base = page + pofs;
+    iov[n].iov_len = len;
+    n++;
+    done += len;
+  }
+  *iovcnt = n;
+  return done;
+}
+
+void
+sparse_array_unmap (struct sparse_array *sa)
+{
+  pthread_rwlock_unlock (&sa->shard[my_shard].lock);
+}
+
 /* Copies written data into a page.  Large copies on x86-64 use
  * non-temporal (streaming) stores: the destination is almost never in
  * the cache (a RAM disk is much larger than it), and an ordinary store

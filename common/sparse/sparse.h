@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/uio.h>
 
 #define SPARSE_PAGE_BITS 15
 #define SPARSE_PAGE_SIZE (UINT64_C (1) << SPARSE_PAGE_BITS) /* 32 KiB */
@@ -73,6 +74,27 @@ extern int sparse_array_write (struct sparse_array *sa,
 extern int sparse_array_write_alloc (struct sparse_array *sa,
                                      const void *buf, size_t count,
                                      uint64_t offset);
+
+/* Direct access to the stored bytes, for a server that moves payloads
+ * straight between a socket and the pages (nbdkit_set_direct_ops in
+ * nbdkit-common.h).  Points IOV[0 .. *IOVCNT) at [OFFSET, OFFSET+COUNT),
+ * one entry per page, at most the *IOVCNT entries given; sets *IOVCNT
+ * to the entries used and returns the bytes they cover (fewer than
+ * COUNT when the vector ran out).  The pages stay in place (the lock is
+ * held shared) until sparse_array_unmap, which the same thread must
+ * call soon: never hold a mapping across a wait, since zeroing waits
+ * for it.  READ maps missing pages to a page of zeroes (never write
+ * there); WRITE fails (-1, errno ENOENT, nothing held) if a page is
+ * missing, so that the caller can keep zeroes over holes sparse by the
+ * ordinary path; WRITE_ALLOC allocates missing pages (-1 with ENOMEM).
+ */
+#define SPARSE_MAP_READ        0
+#define SPARSE_MAP_WRITE       1
+#define SPARSE_MAP_WRITE_ALLOC 2
+extern int64_t sparse_array_map (struct sparse_array *sa, uint64_t offset,
+                                 uint64_t count, int mode,
+                                 struct iovec *iov, int *iovcnt);
+extern void sparse_array_unmap (struct sparse_array *sa);
 
 /* Set COUNT bytes at OFFSET to the byte C.  C == 0 is the same as
  * sparse_array_zero.  Returns 0, or -1 with errno = ENOMEM.

@@ -65,6 +65,33 @@ memory_config (const char *key, const char *value)
   return 0;
 }
 
+/* Large payloads go straight between the socket and the pages
+ * (nbdkit_set_direct_ops): the modes are the sparse array's own.
+ */
+#if NBDKIT_DIRECT_READ != SPARSE_MAP_READ || \
+  NBDKIT_DIRECT_WRITE != SPARSE_MAP_WRITE || \
+  NBDKIT_DIRECT_WRITE_ALLOC != SPARSE_MAP_WRITE_ALLOC
+#error "direct modes differ from the sparse array's"
+#endif
+
+static int64_t
+memory_direct_map (uint64_t offset, uint64_t count, int mode,
+                   struct iovec *iov, int *iovcnt)
+{
+  return a->f->map (a, offset, count, mode, iov, iovcnt);
+}
+
+static void
+memory_direct_unmap (void)
+{
+  a->f->unmap (a);
+}
+
+static const struct nbdkit_direct_ops direct_ops = {
+  .map = memory_direct_map,
+  .unmap = memory_direct_unmap,
+};
+
 static int
 memory_config_complete (void)
 {
@@ -80,6 +107,8 @@ memory_config_complete (void)
   /* allocator=malloc takes (and, with mlock, locks) the RAM now. */
   if (a->f->set_size_hint (a, size) == -1)
     return -1;
+  if (a->f->map)
+    nbdkit_set_direct_ops (&direct_ops);
   return 0;
 }
 
