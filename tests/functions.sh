@@ -172,3 +172,34 @@ md5() { md5sum "$1" | cut -d' ' -f1; }
 guest_path() {
     case "$1" in /tmp/*) echo "/run/host-tmp/${1#/tmp/}" ;; *) echo "$1" ;; esac
 }
+
+# boot_guest RUNNER NAME: boots the test VM with tests/vm/RUNNER
+# (run-guest or run-guest-systemd) to run the guest script $tmp/NAME.sh,
+# and shows its console, also kept in $tmp/NAME.txt.  The status is the
+# runner's (77: this kernel cannot be booted here).  VM_* variables in
+# the environment pass through (run-guest lists them).
+boot_guest() {
+    local runner="$1" name="$2" status=0
+    "$abs_top_srcdir/tests/vm/$runner" "$tmp/$name.sh" > "$tmp/$name.log" 2>&1 ||
+        status=$?
+    tr -d '\r' < "$tmp/$name.log" > "$tmp/$name.txt"
+    cat "$tmp/$name.txt"
+    return "$status"
+}
+
+# guest_checks_result TXT MIN: the verdict on a guest's console log (the
+# "CHECK NAME [KERNEL]: PASS|FAIL" lines of tests/vm/guest-lib.sh's
+# check): prints the counts, and returns 1 saying why when the guest did
+# not finish its checks, a check failed, or fewer than MIN passed.
+guest_checks_result() {
+    local txt="$1" min="$2" passed failed
+    grep -q "guest checks done" "$txt" ||
+        { echo "the guest did not finish its checks"; return 1; }
+    passed=$(grep -c "CHECK .*: PASS" "$txt" || true)
+    failed=$(grep -c "CHECK .*: FAIL" "$txt" || true)
+    echo "guest checks: $passed passed, $failed failed"
+    (( failed == 0 )) ||
+        { echo "guest checks failed: $(grep "CHECK .*: FAIL" "$txt" | tr '\n' ' ')"; return 1; }
+    (( passed >= min )) ||
+        { echo "expected at least $min guest checks to pass"; return 1; }
+}

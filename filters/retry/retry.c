@@ -12,12 +12,18 @@
  * context with nbdkit_context_set_next, so that the server's own later
  * calls (queries, finalize, close) reach the new one.
  *
- * Replacing the layer below under other requests in flight would pull it
- * out from under them, so requests are serialized per connection.
+ * Requests of one connection run in parallel (a remote plugin is where
+ * parallelism pays most: nbdattach puts this filter over every one).
+ * Each try holds the connection's lock for reading; a reopen takes it
+ * for writing, so the old context is closed only once no request is
+ * still inside it, and requests that failed on the same context reopen
+ * it once between them (the context's generation says whether another
+ * request has already done it).
  */
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,17 +76,16 @@ retry_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
   "retry-exponential=BOOL    Double the delay each time (default yes).\n" \
   "retry-readonly=BOOL       Reopen read-only after a failure (default no)."
 
-static int
-retry_thread_model (void)
-{
-  return NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
-}
-
 struct retry_handle {
   nbdkit_context *context;      /* ours, to replace the next context */
   char *exportname;
   int readonly;                 /* as the client opened it */
-  bool open;                    /* a usable context is below */
+  /* Read: a try is using cur.  Write: cur is being replaced.  Writers
+   * first, so that a reopen is not starved by a stream of new requests.
+   */
+  pthread_rwlock_t lock;
+  nbdkit_next *cur;             /* the context below; NULL: reopen failed */
+  uint64_t generation;          /* reopens so far, failed ones included */
   bool reopened_readonly;       /* retry-readonly took effect */
   unsigned reopens;
 };
@@ -102,8 +107,25 @@ retry_open (nbdkit_next_open *next, nbdkit_context *context,
   }
   h->context = context;
   h->readonly = readonly;
-  h->open = true;
+  {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init (&attr);
+    pthread_rwlockattr_setkind_np (&attr,
+                                   PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init (&h->lock, &attr);
+    pthread_rwlockattr_destroy (&attr);
+  }
   return h;
+}
+
+/* The context below, as the server opened it. */
+static int
+retry_prepare (nbdkit_next *next, void *handle, int readonly)
+{
+  struct retry_handle *h = handle;
+
+  h->cur = next;
+  return 0;
 }
 
 static void
@@ -114,21 +136,24 @@ retry_close (void *handle)
   if (h->reopens)
     nbdkit_debug ("retry: this connection reopened the plugin %u times",
                   h->reopens);
+  pthread_rwlock_destroy (&h->lock);
   free (h->exportname);
   free (h);
 }
 
-/* Replaces the context below with a fresh one.  On failure nothing is
- * left below (h->open is false) and the next try starts with a reopen.
+/* Replaces the context below with a fresh one; the caller holds the lock
+ * for writing.  On failure nothing is left below (h->cur is NULL) and the
+ * next try starts with a reopen.
  */
 static bool
-reopen (struct retry_handle *h, nbdkit_next **next)
+reopen (struct retry_handle *h)
 {
   nbdkit_next *old, *fresh;
   int readonly = h->readonly || force_readonly;
 
   h->reopens++;
-  h->open = false;
+  h->generation++;
+  h->cur = NULL;
   old = nbdkit_context_set_next (h->context, NULL);
   if (old) {
     /* A context that cannot be finalized may have lost data: that is
@@ -138,7 +163,6 @@ reopen (struct retry_handle *h, nbdkit_next **next)
       nbdkit_debug ("retry: finalizing the failed context failed too");
     nbdkit_next_context_close (old);
   }
-  *next = NULL;
 
   fresh = nbdkit_next_context_open (nbdkit_context_get_backend (h->context),
                                     readonly, h->exportname, 0);
@@ -150,25 +174,45 @@ reopen (struct retry_handle *h, nbdkit_next **next)
     return false;
   }
   nbdkit_context_set_next (h->context, fresh);
-  *next = fresh;
-  h->open = true;
+  h->cur = fresh;
   h->reopened_readonly = readonly && !h->readonly;
   return true;
 }
 
-/* Per request: how many retries so far, and the next delay. */
+/* Per request: how many retries so far, the next delay, and which
+ * context the last try used.
+ */
 struct attempt {
   unsigned retry;
   uint64_t delay_ns;
+  uint64_t generation;
 };
 
-/* Called after a failure (*err set).  Waits, reopens, and says whether
- * to try the request again.
+/* A try begins: the context to use, held until end_try. */
+static nbdkit_next *
+begin_try (struct retry_handle *h, struct attempt *a)
+{
+  pthread_rwlock_rdlock (&h->lock);
+  a->generation = h->generation;
+  return h->cur;
+}
+
+static void
+end_try (struct retry_handle *h)
+{
+  pthread_rwlock_unlock (&h->lock);
+}
+
+/* Called after a failure (*err set), outside the try.  Waits, reopens
+ * unless another request has reopened since this one's try, and says
+ * whether to try the request again.
  */
 static bool
-should_retry (struct retry_handle *h, struct attempt *a, nbdkit_next **next,
-              const char *what, int *err)
+should_retry (struct retry_handle *h, struct attempt *a, const char *what,
+              int *err)
 {
+  bool ok;
+
   if (a->retry == 0)
     a->delay_ns = initial_delay_ns;
   for (;;) {
@@ -189,7 +233,14 @@ should_retry (struct retry_handle *h, struct attempt *a, nbdkit_next **next,
     }
     if (exponential)
       a->delay_ns *= 2;
-    if (reopen (h, next))
+    pthread_rwlock_wrlock (&h->lock);
+    if (h->generation == a->generation || h->cur == NULL)
+      ok = reopen (h);
+    else
+      ok = true;                /* another request's reopen serves */
+    a->generation = h->generation;
+    pthread_rwlock_unlock (&h->lock);
+    if (ok)
       return true;
     /* A failed reopen counts as a failed try. */
     *err = ESHUTDOWN;
@@ -200,7 +251,7 @@ should_retry (struct retry_handle *h, struct attempt *a, nbdkit_next **next,
 static bool
 usable (struct retry_handle *h, nbdkit_next *next, bool writes, int *err)
 {
-  if (!h->open || next == NULL) {
+  if (next == NULL) {
     *err = ESHUTDOWN;
     return false;
   }
@@ -211,25 +262,27 @@ usable (struct retry_handle *h, nbdkit_next *next, bool writes, int *err)
   return true;
 }
 
-/* The shape of every data call: try, and on failure retry, unless the
+/* The shape of every data call: try (on the current context below,
+ * which replaces the server's next), and on failure retry, unless the
  * failure is EROFS after a read-only reopen (retrying cannot help).
  */
 #define RETRY_CALL(what, writes, call)                                  \
   do {                                                                  \
     struct retry_handle *h = handle;                                    \
     struct attempt a = { 0 };                                           \
+    bool ro;                                                            \
     int r;                                                              \
                                                                         \
     for (;;) {                                                          \
-      if (usable (h, next, (writes), err))                              \
-        r = (call);                                                     \
-      else                                                              \
-        r = -1;                                                         \
+      next = begin_try (h, &a);                                         \
+      r = usable (h, next, (writes), err) ? (call) : -1;                \
+      ro = h->reopened_readonly;                                        \
+      end_try (h);                                                      \
       if (r == 0)                                                       \
         return 0;                                                       \
-      if ((writes) && h->reopened_readonly)                             \
+      if ((writes) && ro)                                               \
         return -1;                                                      \
-      if (!should_retry (h, &a, &next, (what), err))                    \
+      if (!should_retry (h, &a, (what), err))                           \
         return -1;                                                      \
     }                                                                   \
   } while (0)
@@ -267,18 +320,22 @@ retry_zero (nbdkit_next *next, void *handle, uint32_t count,
    */
   struct retry_handle *h = handle;
   struct attempt a = { 0 };
+  bool ro;
   int r;
 
   for (;;) {
+    next = begin_try (h, &a);
     r = usable (h, next, true, err) ?
       next->zero (next, count, offset, flags, err) : -1;
+    ro = h->reopened_readonly;
+    end_try (h);
     if (r == 0)
       return 0;
-    if (h->reopened_readonly ||
+    if (ro ||
         ((flags & NBDKIT_FLAG_FAST_ZERO) &&
          (*err == ENOTSUP || *err == EOPNOTSUPP)))
       return -1;
-    if (!should_retry (h, &a, &next, "zero", err))
+    if (!should_retry (h, &a, "zero", err))
       return -1;
   }
 }
@@ -314,10 +371,12 @@ retry_extents (nbdkit_next *next, void *handle, uint32_t count,
 
   for (;;) {
     r = -1;
+    next = begin_try (h, &a);
     if (usable (h, next, false, err)) {
       scratch = nbdkit_extents_new (offset, next->get_size (next));
       if (scratch == NULL) {
         *err = errno ? errno : ENOMEM;
+        end_try (h);
         return -1;
       }
       r = next->extents (next, count, offset, flags, scratch, err);
@@ -326,14 +385,16 @@ retry_extents (nbdkit_next *next, void *handle, uint32_t count,
         if (nbdkit_add_extent (extents, e.offset, e.length, e.type) == -1) {
           *err = errno ? errno : ENOMEM;
           nbdkit_extents_free (scratch);
+          end_try (h);
           return -1;
         }
       }
       nbdkit_extents_free (scratch);
     }
+    end_try (h);
     if (r == 0)
       return 0;
-    if (!should_retry (h, &a, &next, "extents", err))
+    if (!should_retry (h, &a, "extents", err))
       return -1;
   }
 }
@@ -351,8 +412,8 @@ static struct nbdkit_filter filter = {
   .longname          = "blockkit retry filter",
   .config            = retry_config,
   .config_help       = retry_config_help,
-  .thread_model      = retry_thread_model,
   .open              = retry_open,
+  .prepare           = retry_prepare,
   .close             = retry_close,
   .can_fast_zero     = retry_can_fast_zero,
   .pread             = retry_pread,

@@ -8,6 +8,9 @@
  *   fail-after-open=N   the first N data calls after each open fail
  *                       (so a reopen never helps when N >= 1)
  *   error=EIO|ENOSPC    the errno of a failure (default EIO)
+ *   delay-ms=N          every data call takes N ms, so that calls the
+ *                       server runs in parallel overlap; each new high of
+ *                       calls in progress at once is logged ("inflight N")
  */
 #include <config.h>
 
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
@@ -32,7 +36,8 @@ static unsigned char disk[SIZE];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char *log_path;
 static int log_fd = -1;
-static unsigned fail_total, fail_after_open;
+static unsigned fail_total, fail_after_open, delay_ms;
+static unsigned inflight, inflight_max;
 static int error = EIO;
 
 struct handle {
@@ -51,6 +56,8 @@ tr_config (const char *key, const char *value)
     return nbdkit_parse_unsigned (key, value, &fail_total);
   if (strcmp (key, "fail-after-open") == 0)
     return nbdkit_parse_unsigned (key, value, &fail_after_open);
+  if (strcmp (key, "delay-ms") == 0)
+    return nbdkit_parse_unsigned (key, value, &delay_ms);
   if (strcmp (key, "error") == 0) {
     if (strcmp (value, "EIO") == 0)
       error = EIO;
@@ -149,6 +156,27 @@ tr_one (void *h)
   return 1;
 }
 
+/* delay-ms: the call takes that long, counted as in progress meanwhile. */
+static void
+take_time (void)
+{
+  struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+  unsigned high = 0;
+
+  if (delay_ms == 0)
+    return;
+  pthread_mutex_lock (&lock);
+  if (++inflight > inflight_max)
+    high = inflight_max = inflight;
+  pthread_mutex_unlock (&lock);
+  if (high)
+    log_line ("inflight %u", high);
+  nanosleep (&ts, NULL);
+  pthread_mutex_lock (&lock);
+  inflight--;
+  pthread_mutex_unlock (&lock);
+}
+
 /* Decides whether this data call fails, and logs it. */
 static bool
 fails (struct handle *h, const char *op)
@@ -156,6 +184,7 @@ fails (struct handle *h, const char *op)
   static unsigned total;
   bool f;
 
+  take_time ();
   pthread_mutex_lock (&lock);
   f = total < fail_total || h->calls < fail_after_open;
   total++;

@@ -6,7 +6,10 @@
 #   - with too few retries (or retries=0) the error reaches the client;
 #   - a plugin that fails after every open is given up on after exactly
 #     `retries` reopens;
-#   - the delay doubles between retries unless retry-exponential=no.
+#   - the delay doubles between retries unless retry-exponential=no;
+#   - requests of one connection run in parallel, failures and reopens
+#     among them included: requests that failed on the same context
+#     reopen it once between them, and none is lost.
 source "$abs_top_srcdir/tests/functions.sh"
 requires_nbdsh
 
@@ -110,6 +113,27 @@ run exponential fail-total=2 retries=5 retry-delay=500ms <<'PYEOF'
 from lib import *
 el = timed(lambda: h.pread(512, 0))
 assert 1.5 <= el < 5, el
+h.shutdown()
+PYEOF
+
+# Eight writes in flight at once on one connection, each call taking
+# 200 ms in the plugin: they overlap there (the filter does not
+# serialize them), the first four calls fail, and every write still
+# lands, after fewer reopens than failures (one reopen serves the
+# requests that failed on the same context).
+run parallel fail-total=4 delay-ms=200 retries=5 retry-delay=0.05 <<'PYEOF'
+from lib import *
+cookies = [h.aio_pwrite(bytes([i + 1]) * 4096, i * 4096) for i in range(8)]
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+assert all(h.aio_command_completed(c) for c in cookies)
+assert count("pwrite fail") == 4 and count("pwrite ok") == 8, lines()
+peak = max(int(l.split()[1]) for l in lines() if l.startswith("inflight "))
+assert peak >= 4, ("requests did not overlap in the plugin", lines())
+opens = count("open readonly=0")
+assert 2 <= opens <= 4, ("reopens", opens, lines())
+for i in range(8):
+    assert h.pread(4096, i * 4096) == bytes([i + 1]) * 4096, i
 h.shutdown()
 PYEOF
 

@@ -36,6 +36,16 @@ check () {
     fi
 }
 
+# not COMMAND [ARGS...]: succeeds when COMMAND fails.  For a check's
+# "this must fail" lines: bash's errexit ignores `! COMMAND` anywhere but
+# a function's last line, so such a line could never fail the check.
+not () {
+    if "$@"; then
+        echo "not: this succeeded and should have failed: $*" >&2
+        return 1
+    fi
+}
+
 # wait_detached DEVICE: up to 20 s for nbdattach ($NA) to say DEVICE is
 # no longer connected.
 wait_detached () {

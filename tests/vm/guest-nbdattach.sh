@@ -150,7 +150,7 @@ detach_cases () {
     pid=$(cat /tmp/term.pid)
     kill -TERM "$pid"
     for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    ! kill -0 "$pid" 2>/dev/null
+    not kill -0 "$pid" 2>/dev/null
     wait_detached "$dev"
     dev=$("$NA" file "$img")
     cmp <(dd if="$dev" bs=1M skip=3 count=1 iflag=direct status=none) /tmp/term.data
@@ -198,7 +198,7 @@ list_check () {
     "$NA" --check "$dev"
     "$NA" --check listme
     detach "$dev"
-    ! "$NA" --check "$dev"
+    not "$NA" --check "$dev"
     [[ ! -e /sys/block/nbd$n/pid ]]
 }
 check list-check list_check

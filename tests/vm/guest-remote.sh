@@ -92,7 +92,7 @@ remote_restart () {
     echo "remote server restarted"
     wait "$fiopid" || { cat /tmp/fio-r2.log; return 1; }
     grep -E "err=" /tmp/fio-r2.log
-    ! grep -q "err= *[1-9]" /tmp/fio-r2.log
+    not grep -q "err= *[1-9]" /tmp/fio-r2.log
     umount /mnt/r2
     fsck.ext4 -fn "$dev"
     detach "$dev"

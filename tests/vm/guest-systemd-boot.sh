@@ -160,7 +160,9 @@ kill_restart () {
     journalctl -b --no-pager -u nbdattach@demo.service | grep -i reattach
     wait "$writer"
     # The same mount: systemd did not even try to stop it.
-    ! journalctl -b --no-pager -u mnt-demo.mount | grep -i unmounting
+    if journalctl -b --no-pager -u mnt-demo.mount | grep -i unmounting; then
+        echo "systemd unmounted /mnt/demo"; return 1
+    fi
     systemctl is-active mnt-demo.mount
     [[ $(prop mnt-demo.mount InvocationID) == "$inv" ]]
     [[ $(findmnt -n -o SOURCE /mnt/demo) == "$(cat /tmp/demo.dev)" ]]
@@ -179,7 +181,7 @@ stop_units () {
     local dev n
     dev=$(cat /tmp/demo.dev); n=${dev#/dev/nbd}
     systemctl stop mnt-demo.mount
-    ! findmnt /mnt/demo
+    not findmnt /mnt/demo
     fsck.ext4 -fn /dev/disk/by-blockkit/demo
     # Mounted again, then both stopped in one command: systemd unmounts
     # first (the mount is ordered after the service), then the daemon
@@ -188,11 +190,11 @@ stop_units () {
     (cd /mnt/demo && md5sum -c /tmp/sums)
     systemctl stop mnt-demo.mount nbdattach@demo.service
     [[ $(prop mnt-demo.mount ActiveState) == inactive ]]
-    ! findmnt /mnt/demo
+    not findmnt /mnt/demo
     [[ $(prop nbdattach@demo.service ActiveState) == inactive ]]
     [[ $(prop nbdattach@demo.service Result) == success ]]
     [[ $(prop nbdattach@demo.service ExecMainStatus) == 0 ]]
-    ! "$NA" --check demo
+    not "$NA" --check demo
     [[ ! -e /sys/block/nbd$n/pid ]]
     wait_for ! -e /dev/disk/by-blockkit/demo
     wait_prop "$DEV_UNIT" ActiveState inactive

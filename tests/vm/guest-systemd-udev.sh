@@ -99,7 +99,7 @@ links () {
     props=$(udevadm info --query=property "$dev")
     echo "$props"
     grep -qx SYSTEMD_READY=0 <<< "$props"
-    ! grep -q "^DEVLINKS=.*by-blockkit" <<< "$props"
+    not grep -q "^DEVLINKS=.*by-blockkit" <<< "$props"
     # A change event on the idle disk makes no link either.
     udevadm trigger --action=change --settle "$dev"
     [[ ! -e /dev/disk/by-blockkit/demo ]]

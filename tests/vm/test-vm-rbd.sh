@@ -38,16 +38,7 @@ GUEST
 status=0
 t0=$SECONDS
 VM_NIC=user,model=virtio-net-pci VM_TIMEOUT="${VM_TIMEOUT:-1200}" \
-    "$abs_top_srcdir/tests/vm/run-guest" "$tmp/guest.sh" > "$tmp/vm.log" 2>&1 ||
-    status=$?
-tr -d '\r' < "$tmp/vm.log" > "$tmp/vm.txt"
-cat "$tmp/vm.txt"
+    boot_guest run-guest guest || status=$?
 echo "the VM ran for $((SECONDS - t0)) s"
 (( status != 77 )) || skip "run-guest cannot boot this kernel (above)"
-
-grep -q "guest checks done" "$tmp/vm.txt" || fail "the guest did not finish its checks"
-passed=$(grep -c "CHECK .*: PASS" "$tmp/vm.txt" || true)
-failed=$(grep -c "CHECK .*: FAIL" "$tmp/vm.txt" || true)
-echo "guest checks: $passed passed, $failed failed"
-(( failed == 0 )) || fail "guest checks failed: $(grep "CHECK .*: FAIL" "$tmp/vm.txt" | tr '\n' ' ')"
-(( passed >= ${VM_MIN_PASS:-5} )) || fail "expected at least ${VM_MIN_PASS:-5} guest checks to pass"
+guest_checks_result "$tmp/guest.txt" "${VM_MIN_PASS:-5}" || fail "see the guest's checks above"

@@ -22,24 +22,16 @@ requires qemu-system-x86_64
 
 # boot NAME RUNNER GUEST-SCRIPT MIN-PASSES
 boot () {
-    local name="$1" runner="$2" script="$3" min="$4" passed failed
+    local name="$1" runner="$2" script="$3" min="$4"
     cat > "$tmp/$name.sh" <<GUEST
 export abs_top_builddir='$(guest_path "$abs_top_builddir")'
 export abs_top_srcdir='$(guest_path "$abs_top_srcdir")'
 exec bash '$(guest_path "$abs_top_srcdir")/tests/vm/$script'
 GUEST
     echo "=== boot $name: $runner $script"
-    VM_TIMEOUT=600 "$abs_top_srcdir/tests/vm/$runner" "$tmp/$name.sh" \
-        > "$tmp/$name.log" 2>&1 || true
-    tr -d '\r' < "$tmp/$name.log" > "$tmp/$name.txt"
-    cat "$tmp/$name.txt"
-    grep -q "guest checks done" "$tmp/$name.txt" ||
-        { echo "boot $name: the guest did not finish its checks"; return 1; }
-    passed=$(grep -c "CHECK .*: PASS" "$tmp/$name.txt" || true)
-    failed=$(grep -c "CHECK .*: FAIL" "$tmp/$name.txt" || true)
-    echo "=== boot $name: $passed passed, $failed failed"
-    (( failed == 0 )) || { echo "boot $name: failed: $(grep "CHECK .*: FAIL" "$tmp/$name.txt" | tr '\n' ' ')"; return 1; }
-    (( passed >= min )) || { echo "boot $name: expected at least $min passing checks"; return 1; }
+    VM_TIMEOUT=600 boot_guest "$runner" "$name" || :
+    echo "=== boot $name:"
+    guest_checks_result "$tmp/$name.txt" "$min"
 }
 
 status=0
