@@ -186,6 +186,12 @@ extern int size_changed_fd (void);
 extern void size_changed_event (void);
 extern int device_resize (uint64_t want, bool force, char *msg, size_t len);
 
+/* in-use.c: whether disk NAME ("nbd3", "ublkb0") or one of its
+ * partitions is mounted, a swap area or held by another driver; WHY says
+ * which.  Read from /proc and sysfs: the device is never opened.
+ */
+extern bool disk_in_use (const char *name, char *why, size_t len);
+
 /* upgrade.c: --upgrade.  The old daemon's side, device_upgrade, returns
  * 1 once the new binary serves the device (the old one exits without
  * disconnecting), 0 after a rollback (it serves on), -1 if the device

@@ -209,6 +209,13 @@ open_or_die (struct ublk_ctrl *c)
 /* --detach: STOP_DEV ends the daemon's queues; the daemon then flushes
  * the chain and deletes the device.  With no daemon (killed, waiting for
  * recovery) the device is deleted here.
+ *
+ * STOP_DEV removes the disk at once, mounted or not (as an nbd
+ * disconnect does: further I/O fails), but the driver's delete returns
+ * only when the disk's last user has let go of it: under a mounted
+ * filesystem the daemon waits in it until the unmount.  --detach then
+ * says so and returns, rather than waiting for a delete that may never
+ * come.
  */
 int
 ublk_detach (const char *arg)
@@ -216,6 +223,7 @@ ublk_detach (const char *arg)
   struct ublksrv_ctrl_dev_info info;
   struct ublk_ctrl c;
   int id = ublk_find_device (arg), r, ms;
+  char disk[32], why[400];
 
   if (geteuid () != 0)
     die ("detaching a device needs root (CAP_SYS_ADMIN)");
@@ -223,17 +231,28 @@ ublk_detach (const char *arg)
   if (id < 0 || ublk_ctrl_dev_info (&c, id, &info) < 0)
     die ("%s: no such ublk device", arg);
   if (info.state == UBLK_S_DEV_LIVE && pid_alive (info.ublksrv_pid)) {
+    bool in_use;
+
+    dev_name (id, disk, sizeof disk);
+    in_use = disk_in_use (disk, why, sizeof why);
     r = ublk_ctrl_cmd (&c, UBLK_CMD_STOP_DEV, id, NULL, 0, 0);
     if (r < 0)
-      die ("/dev/ublkb%d: stop failed: %s", id, strerror (-r));
+      die ("/dev/%s: stop failed: %s", disk, strerror (-r));
     /* Wait for the daemon to finish (it deletes the device), so that
      * the caller may reuse the name at once.
      */
-    for (ms = 0; ms < DETACH_WAIT_MS; ms += 50) {
+    for (ms = 0; !in_use && ms < DETACH_WAIT_MS; ms += 50) {
       struct timespec ts = { 0, 50 * 1000 * 1000 };
       if (ublk_ctrl_dev_info (&c, id, &info) < 0)
         break;
       nanosleep (&ts, NULL);
+    }
+    if (in_use || ms >= DETACH_WAIT_MS) {
+      if (!in_use)
+        snprintf (why, sizeof why, "/dev/%s is still open", disk);
+      fprintf (stderr, "nbdattach: %s: detached (I/O to it fails from now "
+               "on); the driver deletes the device, and its daemon exits, "
+               "once it is no longer used (unmount or close it)\n", why);
     }
     ublk_ctrl_close (&c);
     return EXIT_SUCCESS;

@@ -120,8 +120,10 @@ run_tag (struct ublk_queue *q, unsigned tag)
     break;
   case UBLK_IO_OP_WRITE_ZEROES:
     req.type = NBD_CMD_WRITE_ZEROES;
-    /* The kernel's "keep it allocated" (blkdev_issue_zeroout without
-     * BLKDEV_ZERO_NOUNMAP's opposite) is NBD's NO_HOLE.
+    /* UBLK_IO_F_NOUNMAP is the kernel's REQ_NOUNMAP: the caller wants
+     * the blocks kept allocated (BLKZEROOUT, fallocate's zero range),
+     * which is NBD's NO_HOLE.  Without it (fallocate's punch hole) the
+     * chain's zero may trim.  Either way it is one zero call, no data.
      */
     if (flags & (UBLK_IO_F_NOUNMAP >> 8))
       req.flags |= NBD_CMD_FLAG_NO_HOLE;

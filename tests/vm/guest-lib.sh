@@ -1,5 +1,6 @@
-# What the guest scripts (guest-nbdattach.sh, guest-systemd-udev.sh,
-# guest-systemd-boot.sh) share; sourced by them, inside the VM.
+# What the guest scripts (guest-nbdattach.sh, guest-ublk.sh,
+# guest-systemd-udev.sh, guest-systemd-boot.sh) share; sourced by them,
+# inside the VM.
 
 # check NAME FUNCTION [ARGS...]: runs FUNCTION in a subshell with errexit
 # and pipefail, its output kept in /tmp/check-NAME.log, and prints
@@ -75,4 +76,44 @@ reach_host_loopback () {
     ip addr del 127.0.0.1/8 dev lo 2>/dev/null || :
     sysctl -q -w net.ipv4.conf.eth0.route_localnet=1 net.ipv4.conf.all.route_localnet=1
     ip route add 127.0.0.0/8 via 10.0.2.2 dev eth0
+}
+
+# wait_exited PID: up to 20 s for the process (a daemon) to end.
+wait_exited () {
+    local i
+    for i in $(seq 1 100); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    echo "process $1 still running"; return 1
+}
+
+# fs_roundtrip FS NBDATTACH-ARGS...: attaches a device with the
+# arguments ($NA), makes an FS (ext4, xfs or btrfs) on it, writes three
+# files of random data, checks their checksums after a remount, and
+# detaches: for nbd devices (guest-nbdattach.sh) and ublk ones
+# (guest-ublk.sh) alike.
+fs_roundtrip () {
+    local fs="$1" dev
+    shift
+    dev=$("$NA" "$@")
+    echo "attached $dev"
+    case "$fs" in
+        ext4) mkfs.ext4 -q "$dev" ;;
+        xfs) mkfs.xfs -q "$dev" ;;
+        btrfs) mkfs.btrfs -q "$dev" ;;
+        *) echo "fs_roundtrip: no mkfs for $fs"; return 1 ;;
+    esac
+    mkdir -p /mnt/fs
+    mount "$dev" /mnt/fs
+    for i in 1 2 3; do
+        head -c $((3 * 1024 * 1024 + i)) /dev/urandom > "/mnt/fs/file$i"
+    done
+    (cd /mnt/fs && md5sum file* > /tmp/sums-$fs)
+    umount /mnt/fs
+    mount "$dev" /mnt/fs
+    (cd /mnt/fs && md5sum -c /tmp/sums-$fs)
+    umount /mnt/fs
+    "$NA" --detach "$dev"
+    wait_detached "$dev"
 }

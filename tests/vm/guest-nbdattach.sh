@@ -22,30 +22,9 @@ detach () {
 }
 
 # 1. memory plugin, three filesystems, data survives a remount.
-fs_roundtrip () {
-    local fs="$1" dev
-    dev=$("$NA" memory 512M)
-    echo "attached $dev"
-    case "$fs" in
-        ext4) mkfs.ext4 -q "$dev" ;;
-        xfs) mkfs.xfs -q "$dev" ;;
-        btrfs) mkfs.btrfs -q "$dev" ;;
-    esac
-    mkdir -p /mnt/fs
-    mount "$dev" /mnt/fs
-    for i in 1 2 3; do
-        head -c $((3 * 1024 * 1024 + i)) /dev/urandom > "/mnt/fs/file$i"
-    done
-    (cd /mnt/fs && md5sum file* > /tmp/sums-$fs)
-    umount /mnt/fs
-    mount "$dev" /mnt/fs
-    (cd /mnt/fs && md5sum -c /tmp/sums-$fs)
-    umount /mnt/fs
-    detach "$dev"
-}
-check fs-ext4 fs_roundtrip ext4
-check fs-xfs fs_roundtrip xfs
-check fs-btrfs fs_roundtrip btrfs
+check fs-ext4 fs_roundtrip ext4 memory 512M
+check fs-xfs fs_roundtrip xfs memory 512M
+check fs-btrfs fs_roundtrip btrfs memory 512M
 
 # 2. file plugin on a sparse file: discard punches holes; partitions.
 file_discard () {
@@ -236,6 +215,12 @@ source "$(dirname "$0")/guest-resize-upgrade.sh"
 
 # 9. Remote disks: the nbd plugin over TLS, server restarts.
 source "$(dirname "$0")/guest-remote.sh"
-source "$(dirname "$0")/guest-reattach.sh"; source "$(dirname "$0")/guest-zeroes.sh"
+source "$(dirname "$0")/guest-reattach.sh"
+
+# 10. Zeroing: blkdiscard -z, fallocate's zero range and punch hole.
+source "$(dirname "$0")/guest-zeroes.sh"
+check zero-blkdiscard zero_blkdiscard
+check zero-range zero_range
+check zero-punch zero_punch
 
 echo "guest checks done"

@@ -1,11 +1,16 @@
-# Sourced by guest-nbdattach.sh, inside the VM: zeroing a device (issue
-# 14).  Linux 6.12's nbd driver sends NBD_CMD_WRITE_ZEROES when the
-# server flags it (nbdattach does when the chain can zero), with NO_HOLE
-# when the caller asked for the blocks to stay allocated (REQ_NOUNMAP:
-# BLKZEROOUT, fallocate's zero range); 6.1's driver has no such command
-# and the kernel writes zero pages instead.  Which one this kernel does
-# is read from the device's queue (write_zeroes_max_bytes) and must match
-# its version: 6.12 and later send zeroes, older kernels write.
+# Zeroing a device (issues 14 and 17): helpers and checks sourced by
+# guest-nbdattach.sh (nbd devices) and guest-ublk.sh (ublk devices),
+# inside the VM; sourcing defines functions only, each script runs the
+# checks under its own names.  Linux 6.12's nbd driver sends
+# NBD_CMD_WRITE_ZEROES when the server flags it (nbdattach does when the
+# chain can zero), with NO_HOLE when the caller asked for the blocks to
+# stay allocated (REQ_NOUNMAP: BLKZEROOUT, fallocate's zero range); 6.1's
+# driver has no such command and the kernel writes zero pages instead.
+# The ublk driver has had WRITE_ZEROES (with UBLK_IO_F_NOUNMAP) since it
+# exists (6.0), and nbdattach gives ublk devices a write-zeroes limit when
+# the chain can zero.  Whether a device takes zero requests is read from
+# its queue (write_zeroes_max_bytes) and must match what its driver and
+# kernel version can do (sends_zeroes).
 #
 # Each check zeroes 32 MiB at 8 MiB of a 64 MiB file of random data,
 # through the file plugin under the stats filter (counts and bytes of
@@ -13,23 +18,28 @@
 # request: trim=0 is NO_HOLE), and checks the range reads back as zeroes
 # through the device and in the file, the rest is intact, and the file's
 # allocation (du) matches the flag:
-#   zero-blkdiscard  blkdiscard -z (BLKZEROOUT): NO_HOLE, blocks kept
-#   zero-range       fallocate --zero-range, then fallocate -z: the same
-#   zero-punch       fallocate --punch-hole: zero requests that may trim,
-#                    the blocks freed (6.12); not supported on 6.1 (the
-#                    kernel refuses it: nothing may be written instead)
+#   zero_blkdiscard  blkdiscard -z (BLKZEROOUT): NO_HOLE, blocks kept
+#   zero_range       fallocate --zero-range, then fallocate -z: the same
+#   zero_punch       fallocate --punch-hole: zero requests that may trim,
+#                    the blocks freed (6.12); not supported on 6.1's nbd
+#                    (the kernel refuses it: nothing may be written instead)
 # The file lives on /mnt, a tmpfs, which has no FALLOC_FL_ZERO_RANGE: the
 # file plugin zeroes with a hole punched and allocated again, so "blocks
 # kept" is the plugin honouring NO_HOLE, not the filesystem's doing.
-# Needs $NA and guest-lib.sh's check and wait_detached.
+# Needs $NA and guest-lib.sh's wait_detached and wait_exited.
+# ZERO_ATTACH: nbdattach options for the attach (guest-ublk.sh:
+# --transport=ublk); none by default.
 
+[[ -v ZERO_ATTACH ]] || ZERO_ATTACH=()
 ZERO_IMG=/mnt/zero.img
 ZERO_OFF=$((8 * 1024 * 1024))
 ZERO_LEN=$((32 * 1024 * 1024))
 
-# Whether this kernel's nbd driver sends WRITE_ZEROES, by its version.
-kernel_sends_zeroes () {
+# Whether the driver of the devices zero_run attaches sends WRITE_ZEROES
+# on this kernel: ublk's always, nbd's from 6.12 on (by the version).
+sends_zeroes () {
     local v
+    [[ " ${ZERO_ATTACH[*]} " != *" --transport=ublk "* ]] || return 0
     v=$(uname -r | cut -d. -f1-2)
     [[ $(printf '%s\n6.12\n' "$v" | sort -V | head -n 1) == 6.12 ]]
 }
@@ -47,18 +57,17 @@ stats_field () {
 # not trim, blocks kept), "punch" (zero requests that may trim, blocks
 # freed) or "refused" (COMMAND must fail and change nothing).
 zero_run () {
-    local expect="$1" dev n pid before after wzmax zeros zbytes wbytes rc wrong
+    local expect="$1" dev pid before after wzmax zeros zbytes wbytes rc wrong
     shift
     head -c $((64 * 1024 * 1024)) /dev/urandom > /tmp/zero.orig
     cp /tmp/zero.orig "$ZERO_IMG"
     rm -f /tmp/zero.stats /tmp/zero.log
-    dev=$("$NA" -P /tmp/zero.pid --filter=log --filter=stats file "$ZERO_IMG" \
-              statsfile=/tmp/zero.stats logfile=/tmp/zero.log)
-    n=${dev#/dev/nbd}
+    dev=$("$NA" "${ZERO_ATTACH[@]}" -P /tmp/zero.pid --filter=log --filter=stats \
+              file "$ZERO_IMG" statsfile=/tmp/zero.stats logfile=/tmp/zero.log)
     pid=$(cat /tmp/zero.pid)
-    wzmax=$(cat /sys/block/nbd$n/queue/write_zeroes_max_bytes)
-    echo "kernel $(uname -r): write_zeroes_max_bytes=$wzmax"
-    if kernel_sends_zeroes; then (( wzmax > 0 )); else (( wzmax == 0 )); fi
+    wzmax=$(cat /sys/block/${dev#/dev/}/queue/write_zeroes_max_bytes)
+    echo "kernel $(uname -r), $dev: write_zeroes_max_bytes=$wzmax"
+    if sends_zeroes; then (( wzmax > 0 )); else (( wzmax == 0 )); fi
     before=$(du -k "$ZERO_IMG" | cut -f1)
     rc=0
     echo "+ $* $dev"
@@ -77,7 +86,7 @@ zero_run () {
             <(tail -c $((24 * 1024 * 1024)) /tmp/zero.orig)
     fi
     "$NA" --detach "$dev"; wait_detached "$dev"
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    wait_exited "$pid"
     after=$(du -k "$ZERO_IMG" | cut -f1)
     cat /tmp/zero.stats
     grep " Zero " /tmp/zero.log | head -n 5 || :
@@ -113,19 +122,16 @@ zero_run () {
 zero_blkdiscard () {
     zero_run keep blkdiscard -z -o $ZERO_OFF -l $ZERO_LEN
 }
-check zero-blkdiscard zero_blkdiscard
 
 zero_range () {
     zero_run keep fallocate --zero-range -o $ZERO_OFF -l $ZERO_LEN
     zero_run keep fallocate -z -o $ZERO_OFF -l $ZERO_LEN
 }
-check zero-range zero_range
 
 zero_punch () {
-    if kernel_sends_zeroes; then
+    if sends_zeroes; then
         zero_run punch fallocate --punch-hole -o $ZERO_OFF -l $ZERO_LEN
     else
         zero_run refused fallocate --punch-hole -o $ZERO_OFF -l $ZERO_LEN
     fi
 }
-check zero-punch zero_punch
