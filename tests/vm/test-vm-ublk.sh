@@ -23,15 +23,7 @@ exec bash '$(guest_path "$abs_top_srcdir")/tests/vm/guest-ublk.sh'
 GUEST
 
 status=0
-VM_KERNEL=6.12 VM_CPUS="${VM_CPUS:-4}" VM_TIMEOUT=900 "$abs_top_srcdir/tests/vm/run-guest" "$tmp/guest.sh" \
-    > "$tmp/vm.log" 2>&1 || status=$?
-tr -d '\r' < "$tmp/vm.log" > "$tmp/vm.txt"
-cat "$tmp/vm.txt"
+VM_KERNEL=6.12 VM_CPUS="${VM_CPUS:-4}" VM_TIMEOUT=900 boot_guest run-guest guest ||
+    status=$?
 (( status != 77 )) || skip "run-guest cannot boot this kernel (above)"
-
-grep -q "guest checks done" "$tmp/vm.txt" || fail "the guest did not finish its checks"
-passed=$(grep -c "CHECK .*: PASS" "$tmp/vm.txt" || true)
-failed=$(grep -c "CHECK .*: FAIL" "$tmp/vm.txt" || true)
-echo "guest checks: $passed passed, $failed failed"
-(( passed >= min_pass )) || fail "expected at least $min_pass guest checks to pass"
-(( failed == 0 )) || fail "guest checks failed: $(grep "CHECK .*: FAIL" "$tmp/vm.txt" | tr '\n' ' ')"
+guest_checks_result "$tmp/guest.txt" "$min_pass" || fail "see the guest's checks above"
