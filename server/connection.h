@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -52,6 +53,13 @@ struct request {
    * (direct.c): running it only means answering it.
    */
   bool stored;
+  /* A read's reply the reader began straight from the plugin's pages and
+   * handed to a worker to finish (direct.c): how much of its header and
+   * data left, and the send semaphore stays taken until it is done.
+   */
+  bool send_resume;
+  size_t hdr_sent;
+  uint64_t data_sent;
 
   /* The reply, built by handle_request and sent as one vector. */
   char reply_hdr[32];
@@ -69,7 +77,11 @@ struct request {
 struct connection {
   int sockin, sockout;
   bool sockin_is_socket, sockout_is_socket;
-  pthread_mutex_t send_lock;    /* one reply at a time on the wire */
+  /* One reply at a time on the wire: a semaphore, not a mutex, because
+   * a reply the reader began may be finished by a worker (direct.c),
+   * which then releases it.  send_lock/send_unlock (request.c).
+   */
+  sem_t send_sem;
 
   /* While not 0: the CLOCK_MONOTONIC millisecond by which the client
    * must have finished the handshake (--timeout).
@@ -185,6 +197,8 @@ extern int reserve_buffer (struct request *req, size_t size);
 extern void handle_request (struct connection *conn, struct request *req);
 extern int send_replies (struct connection *conn, struct request **reqs,
                          size_t n);
+extern void send_lock (struct connection *conn);
+extern void send_unlock (struct connection *conn);
 extern uint32_t errno_to_nbd_error (int err);
 /* Leaves a successful read's reply header in req->reply[0]. */
 extern void prepare_read_reply (struct connection *conn, struct request *req);
@@ -195,7 +209,16 @@ extern bool direct_usable (const struct connection *conn);
  * read takes the ordinary path (nothing done), true once answered (on a
  * failed send, conn->running is false).
  */
-extern bool direct_read (struct connection *conn, struct request *req);
+/* DIRECT_STALLED: the client read nothing for a while (only when
+ * MAY_STALL); the reply is part sent, req->send_resume set and the send
+ * semaphore still taken: call again to go on, from any thread.
+ */
+enum direct_result { DIRECT_NOT, DIRECT_DONE, DIRECT_STALLED };
+extern enum direct_result direct_read (struct connection *conn,
+                                       struct request *req,
+                                       bool may_stall);
+extern bool direct_read_p (const struct connection *conn,
+                           const struct request *req);
 /* Receives a validated write's payload straight into the plugin's
  * memory: 0 if it takes the ordinary path (nothing read), 1 once read
  * (req->error ENOMEM if storage ran out: *SKIP bytes of payload are

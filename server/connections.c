@@ -45,7 +45,7 @@ new_connection (int sockin, int sockout)
   }
   conn->running = true;
   conn->readonly = readonly_option;
-  pthread_mutex_init (&conn->send_lock, NULL);
+  sem_init (&conn->send_sem, 0, 1);
   pthread_mutex_init (&conn->queue_lock, NULL);
   pthread_cond_init (&conn->queue_cond, NULL);
   pthread_cond_init (&conn->space_cond, NULL);
@@ -75,7 +75,7 @@ free_connection (struct connection *conn)
   free (conn->exportname);
   free (conn->default_export);
   conn_free_interns (conn);
-  pthread_mutex_destroy (&conn->send_lock);
+  sem_destroy (&conn->send_sem);
   pthread_mutex_destroy (&conn->queue_lock);
   pthread_cond_destroy (&conn->queue_cond);
   pthread_cond_destroy (&conn->space_cond);

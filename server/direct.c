@@ -7,8 +7,8 @@
  * .pread and then sent from the buffer.  With the plugin's pages mapped
  * into an iovec, the socket's own copy is the only one: a write is
  * received with recvmsg into the pages, a read sent with sendmsg from
- * them.  Profiles of 1 MiB requests put the server's copy at a quarter
- * of its CPU time.
+ * them, both by the connection's reader (transmission.c).  Profiles of
+ * 1 MiB requests put the server's copy at a quarter of its CPU time.
  *
  * The plugin's pages are only held (its lock taken shared) for one
  * non-blocking system call at a time: the socket is never waited for
@@ -42,6 +42,14 @@
 /* Reads at least this large go out straight from the plugin's pages. */
 #define DIRECT_READ_MIN_BYTES (64 * 1024)
 
+/* How long the reader waits for a client to make room for a reply
+ * before a worker takes over the rest of it (transmission.c): a client
+ * that sends more before it reads (say a large write after a large read)
+ * must not find the reader stuck in a send, as both would then wait for
+ * ever.
+ */
+#define STALL_MS 10
+
 bool
 direct_usable (const struct connection *conn)
 {
@@ -50,61 +58,79 @@ direct_usable (const struct connection *conn)
     conn->tls == NULL && conn->sockin_is_socket && conn->sockout_is_socket;
 }
 
-/* Waits, holding nothing, until FD is ready for EVENTS (or hung up:
- * the next system call then reports it).  A shutdown of the socket at
+/* Waits, holding no page, until FD is ready for EVENTS (or hung up:
+ * the next system call then reports it): 0, or 1 after TIMEOUT_MS
+ * (-1: no limit), or -1 on error or quit.  A shutdown of the socket at
  * quit wakes this as it wakes a blocking recv or send.
  */
 static int
-wait_socket (int fd, short events)
+wait_socket (int fd, short events, int timeout_ms)
 {
   struct pollfd p = { .fd = fd, .events = events };
 
   for (;;) {
+    int r;
+
     if (quit) {
       errno = ESHUTDOWN;
       return -1;
     }
-    if (poll (&p, 1, -1) >= 0 || errno != EINTR)
-      return p.revents ? 0 : -1;
+    r = poll (&p, 1, timeout_ms);
+    if (r == 0)
+      return 1;
+    if (r > 0)
+      return 0;
+    if (errno != EINTR)
+      return -1;
   }
 }
 
 /* ---- reads ---- */
 
 bool
-direct_read (struct connection *conn, struct request *req)
+direct_read_p (const struct connection *conn, const struct request *req)
+{
+  return conn->direct && req->type == NBD_CMD_READ && req->error == 0 &&
+    req->count >= DIRECT_READ_MIN_BYTES;
+}
+
+enum direct_result
+direct_read (struct connection *conn, struct request *req, bool may_stall)
 {
   struct iovec iov[DIRECT_IOV + 1];
-  size_t hdr_len, hdr_sent = 0;
-  uint64_t done = 0;
+  size_t hdr_len;
   int r = 0;
 
-  if (!conn->direct || req->type != NBD_CMD_READ || req->error != 0 ||
-      req->count < DIRECT_READ_MIN_BYTES)
-    return false;
-
-  prepare_read_reply (conn, req);
+  if (!req->send_resume) {
+    if (!direct_read_p (conn, req))
+      return DIRECT_NOT;
+    prepare_read_reply (conn, req);
+    req->hdr_sent = 0;
+    req->data_sent = 0;
+    send_lock (conn);
+  }
+  req->send_resume = false;
   hdr_len = req->reply[0].iov_len;
-  pthread_mutex_lock (&conn->send_lock);
-  while (hdr_sent < hdr_len || done < req->count) {
+  while (req->hdr_sent < hdr_len || req->data_sent < req->count) {
     struct msghdr msg = { .msg_iov = iov };
     int h = 0, cnt = DIRECT_IOV;
     int64_t n;
     ssize_t w;
 
     /* The header leaves with the first pages, in one call. */
-    if (hdr_sent < hdr_len) {
-      iov[0].iov_base = (char *) req->reply[0].iov_base + hdr_sent;
-      iov[0].iov_len = hdr_len - hdr_sent;
+    if (req->hdr_sent < hdr_len) {
+      iov[0].iov_base = (char *) req->reply[0].iov_base + req->hdr_sent;
+      iov[0].iov_len = hdr_len - req->hdr_sent;
       h = 1;
     }
-    n = direct_ops->map (req->offset + done, req->count - done,
+    n = direct_ops->map (req->offset + req->data_sent,
+                         req->count - req->data_sent,
                          NBDKIT_DIRECT_READ, iov + h, &cnt);
     if (n == -1) {
-      if (hdr_sent == 0) {
+      if (req->hdr_sent == 0) {
         /* Nothing sent yet: the ordinary path answers it. */
-        pthread_mutex_unlock (&conn->send_lock);
-        return false;
+        send_unlock (conn);
+        return DIRECT_NOT;
       }
       r = -1;
       break;
@@ -115,24 +141,36 @@ direct_read (struct connection *conn, struct request *req)
     if (w == -1) {
       if (errno == EINTR)
         continue;
-      if (errno == EAGAIN && wait_socket (conn->sockout, POLLOUT) == 0)
-        continue;
-      r = -1;
-      break;
+      if (errno != EAGAIN) {
+        r = -1;
+        break;
+      }
+      r = wait_socket (conn->sockout, POLLOUT,
+                       may_stall ? STALL_MS : -1);
+      if (r == 1) {
+        /* The client has not read for a while: the caller may let a
+         * worker finish this reply (the semaphore stays taken).
+         */
+        req->send_resume = true;
+        return DIRECT_STALLED;
+      }
+      if (r == -1)
+        break;
+      continue;
     }
     if (h) {
-      size_t k = MIN ((size_t) w, hdr_len - hdr_sent);
-      hdr_sent += k;
+      size_t k = MIN ((size_t) w, hdr_len - req->hdr_sent);
+      req->hdr_sent += k;
       w -= k;
     }
-    done += w;
+    req->data_sent += w;
   }
-  pthread_mutex_unlock (&conn->send_lock);
+  send_unlock (conn);
   if (r == -1) {
     debug ("write reply: %m");
     conn->running = false;
   }
-  return true;
+  return DIRECT_DONE;
 }
 
 /* ---- writes ---- */
@@ -226,7 +264,7 @@ direct_write (struct connection *conn, struct request *req, uint64_t *skip)
       return -1;
     }
     else if (errno == EAGAIN) {
-      if (wait_socket (conn->sockin, POLLIN) == -1)
+      if (wait_socket (conn->sockin, POLLIN, -1) == -1)
         return -1;
     }
     else if (errno != EINTR)

@@ -299,6 +299,19 @@ execute (struct connection *conn, struct request *req, int *err,
 
 /* ---- replies: header and payload leave in one system call ---- */
 
+void
+send_lock (struct connection *conn)
+{
+  while (sem_wait (&conn->send_sem) == -1 && errno == EINTR)
+    ;
+}
+
+void
+send_unlock (struct connection *conn)
+{
+  sem_post (&conn->send_sem);
+}
+
 /* Sends the prepared replies of N requests in as few calls as possible. */
 int
 send_replies (struct connection *conn, struct request **reqs, size_t n)
@@ -307,7 +320,7 @@ send_replies (struct connection *conn, struct request **reqs, size_t n)
   size_t i, cnt = 0;
   int r = 0;
 
-  pthread_mutex_lock (&conn->send_lock);
+  send_lock (conn);
   for (i = 0; i < n; ++i) {
     memcpy (&iov[cnt], reqs[i]->reply,
             reqs[i]->reply_iovcnt * sizeof (struct iovec));
@@ -318,7 +331,7 @@ send_replies (struct connection *conn, struct request **reqs, size_t n)
       cnt = 0;
     }
   }
-  pthread_mutex_unlock (&conn->send_lock);
+  send_unlock (conn);
   if (r == -1) {
     debug ("write reply: %m");
     conn->running = false;

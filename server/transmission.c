@@ -15,6 +15,10 @@
  *   each writes its reply (header and payload in one call) as soon as it
  *   is done.  Replies therefore leave in completion order, not request
  *   order, as the protocol allows.
+ * - With a plugin that lends its memory (direct.c), large payloads skip
+ *   the buffers: the reader receives a large write straight into the
+ *   plugin's pages and sends a large read's reply straight from them,
+ *   both itself: the socket's copy is then all the work there is.
  *
  * Which path a request takes follows running averages of how long
  * requests have been taking on this connection and of how long a
@@ -45,6 +49,11 @@
 #define INITIAL_REQUEST_NS 1000000
 #define HANDOFF_PROBE_EVERY 32
 #define INLINE_MAX_BYTES (128 * 1024)
+/* Reads up to this size sent straight from the plugin's pages (direct.c)
+ * are sent by the reader itself; larger ones go to a worker like any
+ * large request, so that small requests behind them are not held up.
+ */
+#define INLINE_DIRECT_MAX_BYTES (1024 * 1024)
 
 /* A write this large has its payload read straight into the request's
  * buffer, and so has the next request's if it is one too (rbuf.exact).
@@ -271,6 +280,18 @@ run_request (struct connection *conn, struct request *req)
   conn->avg_request_ns = avg - avg / 8 + d / 8;
 }
 
+/* Runs a request handed over and sends its reply, or finishes a
+ * reply the reader began.
+ */
+static void
+serve_request (struct connection *conn, struct request *req)
+{
+  if (direct_read (conn, req, false) != DIRECT_NOT)
+    return;
+  run_request (conn, req);
+  send_replies (conn, &req, 1);
+}
+
 static void *
 worker (void *arg)
 {
@@ -306,6 +327,11 @@ worker (void *arg)
      * dropped was acknowledged.
      */
     if (!conn->running || quit) {
+      /* A reply begun by the reader holds the send semaphore. */
+      if (req->send_resume) {
+        req->send_resume = false;
+        send_unlock (conn);
+      }
       done = req;
       continue;
     }
@@ -313,10 +339,7 @@ worker (void *arg)
       uint64_t d = now_ns () - req->queued_ns, avg = conn->avg_handoff_ns;
       conn->avg_handoff_ns = avg - avg / 8 + d / 8;
     }
-    if (!direct_read (conn, req)) {
-      run_request (conn, req);
-      send_replies (conn, &req, 1);
-    }
+    serve_request (conn, req);
     done = req;
   }
   threadlocal_set_conn (NULL);
@@ -330,8 +353,13 @@ struct workers {
   unsigned n, max;
 };
 
+/* Hands REQ to the workers: at the end of the queue, or at its front
+ * for a reply the reader began (it must not wait behind requests whose
+ * workers would wait for it).
+ */
 static void
-enqueue (struct connection *conn, struct workers *w, struct request *req)
+enqueue (struct connection *conn, struct workers *w, struct request *req,
+         bool front)
 {
   bool need_worker;
 
@@ -340,11 +368,16 @@ enqueue (struct connection *conn, struct workers *w, struct request *req)
   conn->in_flight++;
   conn->in_flight_bytes += request_bytes (req);
   req->next = NULL;
-  if (conn->queue_tail)
+  if (front && conn->queue_head) {
+    req->next = conn->queue_head;
+    conn->queue_head = req;
+  }
+  else if (conn->queue_tail)
     conn->queue_tail->next = req;
   else
     conn->queue_head = req;
-  conn->queue_tail = req;
+  if (req->next == NULL)
+    conn->queue_tail = req;
   /* Wake a worker only if one is asleep: busy ones will find it. */
   if (conn->idle_workers > 0)
     pthread_cond_signal (&conn->queue_cond);
@@ -355,20 +388,38 @@ enqueue (struct connection *conn, struct workers *w, struct request *req)
     int err = pthread_create (&w->threads[w->n], NULL, worker, conn);
     if (err == 0)
       w->n++;
-    else if (w->n == 0) {
-      /* No worker at all: run it here rather than never. */
+    else if (w->n == 0 || front) {
+      /* No worker at all, or none free for a reply begun here (the
+       * others may be waiting for it): run it here rather than never.
+       * It is at the front of the queue, or all of it.
+       */
       errno = err;
       nbdkit_error ("pthread_create: %m");
       pthread_mutex_lock (&conn->queue_lock);
-      conn->queue_head = conn->queue_tail = NULL;
+      conn->queue_head = req->next;
+      if (conn->queue_head == NULL)
+        conn->queue_tail = NULL;
       pthread_mutex_unlock (&conn->queue_lock);
-      run_request (conn, req);
-      send_replies (conn, &req, 1);
+      serve_request (conn, req);
       pthread_mutex_lock (&conn->queue_lock);
       retire_request_locked (conn, req);
       pthread_mutex_unlock (&conn->queue_lock);
     }
   }
+}
+
+/* True if a worker is free to take a request at once: one asleep, or
+ * room to start one.  (Workers waiting to send are neither.)
+ */
+static bool
+worker_free (struct connection *conn, const struct workers *w)
+{
+  bool r;
+
+  pthread_mutex_lock (&conn->queue_lock);
+  r = conn->idle_workers > 0 || w->n < w->max;
+  pthread_mutex_unlock (&conn->queue_lock);
+  return r;
 }
 
 /* Sends the replies the reader has been holding back. */
@@ -458,8 +509,12 @@ another_request_buffered (const struct connection *conn,
 }
 
 /* Whether the reader runs this request itself.  Never a big one, which
- * would hold up the requests behind it for the whole copy.  Always one
- * that takes the chain microseconds (a RAM disk).  A slower one (a
+ * would hold up the requests behind it for the whole copy, except a read
+ * sent straight from the plugin's pages (direct.c): its reply is all
+ * there is to do, and a worker would only wait for the socket (replies
+ * leave one at a time) after a wakeup and a handover that cost more,
+ * on 1 MiB reads, than the rest of the request but the socket's copy.
+ * Always one that takes the chain microseconds (a RAM disk).  A slower one (a
  * network plugin waiting on its server) only when that costs less than
  * the handover and nothing is waiting behind it: otherwise requests
  * that could run in parallel would run one at a time.  And every
@@ -472,6 +527,8 @@ static bool
 run_here_p (struct connection *conn, const struct request *req, bool parallel)
 {
   if (!parallel)
+    return true;
+  if (direct_read_p (conn, req) && req->count <= INLINE_DIRECT_MAX_BYTES)
     return true;
   if (req->count > INLINE_MAX_BYTES &&
       (req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE))
@@ -631,6 +688,7 @@ protocol_transmission (struct connection *conn)
     }
     req->error = 0;
     req->stored = false;
+    req->send_resume = false;
     r = read_request (conn, req, &run_here, parallel);
     if (r <= 0) {
       pthread_mutex_lock (&conn->queue_lock);
@@ -644,6 +702,31 @@ protocol_transmission (struct connection *conn)
       break;
     }
 
+    /* A large read from the plugin's pages: its reply leaves now, after
+     * the replies held back (which it would otherwise overtake).
+     */
+    if (run_here && direct_read_p (conn, req)) {
+      enum direct_result d;
+
+      flush_corked (conn);
+      d = direct_read (conn, req, true);
+      /* The client stopped reading: a worker that is free (not one
+       * waiting to send, which would wait for this reply) finishes it,
+       * and the reader goes on reading; without one, it goes on itself.
+       */
+      while (d == DIRECT_STALLED && !worker_free (conn, &w))
+        d = direct_read (conn, req, true);
+      if (d == DIRECT_STALLED) {
+        enqueue (conn, &w, req, true);
+        continue;
+      }
+      if (d == DIRECT_DONE) {
+        pthread_mutex_lock (&conn->queue_lock);
+        put_request_locked (conn, req);
+        pthread_mutex_unlock (&conn->queue_lock);
+        continue;
+      }
+    }
     if (run_here) {
       run_request (conn, req);
       conn->corked[conn->n_corked++] = req;
@@ -651,7 +734,7 @@ protocol_transmission (struct connection *conn)
         flush_corked (conn);
     }
     else
-      enqueue (conn, &w, req);
+      enqueue (conn, &w, req, false);
   }
   flush_corked (conn);
 

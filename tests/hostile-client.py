@@ -24,8 +24,8 @@ ATTACK is one of:
                        descriptors for) for SECS seconds, measuring the
                        server's CPU; then close them and check that a new
                        connection is served
-  stalled-direct SECS  on written data, an 8 MiB READ whose reply is never
-                       read and an 8 MiB WRITE stalled after 1 MiB of
+  stalled-direct SECS  on written data, READs of 1 and 8 MiB whose replies
+                       are never read, then an 8 MiB WRITE stalled after 1 MiB of
                        payload (the memory plugin's direct path sends and
                        receives these straight from and into its pages),
                        held SECS seconds: meanwhile another connection's
@@ -273,6 +273,9 @@ def stalled_direct(secs):
     a.sendall(header(CMD_WRITE, 0, 8 * M, 0x51) + b"\x5a" * (8 * M))
     err, _ = reply(a)
     assert err == 0, err
+    # 1 MiB: the reader begins the reply itself and hands it to a worker
+    # when the client does not read; 8 MiB: a worker's from the start.
+    a.sendall(header(CMD_READ, 0, M, 0x56))
     a.sendall(header(CMD_READ, 0, 8 * M, 0x52))
     a.sendall(header(CMD_WRITE, 0, 8 * M, 0x53) + b"\xa5" * M)
     time.sleep(0.5)
