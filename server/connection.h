@@ -150,6 +150,7 @@ struct connection {
    */
   volatile uint64_t avg_handoff_ns;
   unsigned handoff_probe;       /* counts requests kept in the reader */
+  unsigned time_sample;         /* counts requests run untimed */
   /* Large payloads move straight between socket and plugin (direct.c). */
   bool direct;
   struct request *corked[MAX_CORKED];

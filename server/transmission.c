@@ -48,6 +48,7 @@
 #define INLINE_THRESHOLD_NS 20000
 #define INITIAL_REQUEST_NS 1000000
 #define HANDOFF_PROBE_EVERY 32
+#define TIME_SAMPLE_EVERY 8
 #define INLINE_MAX_BYTES (128 * 1024)
 /* Reads up to this size sent straight from the plugin's pages (direct.c)
  * are sent by the reader itself; larger ones go to a worker like any
@@ -272,8 +273,19 @@ now_ns (void)
 static void
 run_request (struct connection *conn, struct request *req)
 {
-  uint64_t start = now_ns (), d, avg;
+  uint64_t start, d, avg;
 
+  /* The two clock reads were 4% of the server's CPU time on random 4 KiB
+   * writes to a RAM disk: while requests stay well below the threshold,
+   * only every TIME_SAMPLE_EVERY-th is timed (a request that turns slow
+   * still shows within that many).
+   */
+  if (conn->avg_request_ns < INLINE_THRESHOLD_NS / 2 &&
+      ++conn->time_sample % TIME_SAMPLE_EVERY != 0) {
+    handle_request (conn, req);
+    return;
+  }
+  start = now_ns ();
   handle_request (conn, req);
   d = now_ns () - start;
   avg = conn->avg_request_ns;
