@@ -72,18 +72,6 @@ report (int status, const char *msg)
     perror ("nbdattach: write");
   close (report_fd);
   report_fd = -1;
-  /* Until now the daemon's messages went to the caller's stderr, so that
-   * a plugin's reason for failing to start is seen where the command
-   * ran; from here on they go to syslog (-v: to stderr still).
-   */
-  if (status == 0 && !verbose) {
-    int null = open ("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (null >= 0) {
-      dup2 (null, STDERR_FILENO);
-      close (null);
-    }
-    log_to_syslog = true;
-  }
 }
 
 void
@@ -137,18 +125,19 @@ daemonize (void)
   setsid ();
   if (chdir ("/") == -1)
     perror ("chdir");
-  /* stdout at once (a caller's $(...) waits for it to close); stderr
-   * once the device is ready (report).
-   */
   {
     int null = open ("/dev/null", O_RDWR);
     if (null >= 0) {
       dup2 (null, STDIN_FILENO);
       dup2 (null, STDOUT_FILENO);
+      if (!verbose)
+        dup2 (null, STDERR_FILENO);
       if (null > STDERR_FILENO)
         close (null);
     }
   }
+  if (!verbose)
+    log_to_syslog = true;
 }
 
 static void

@@ -173,9 +173,9 @@ rbd_resize () {
 }
 check rbd-resize rbd_resize
 
-# 5. An image that does not exist: nbdattach fails, no device is left
-#    behind, and the plugin's reason is printed where the command ran
-#    (the daemon keeps the caller's stderr until the device is ready).
+# 5. An image that does not exist: nbdattach fails and no device is left
+#    behind; in the foreground (-f) the plugin's reason is printed where
+#    the command ran (a daemonizing nbdattach leaves it to syslog).
 rbd_missing () {
     local before after
     before=$("$NA" --list | wc -l)
@@ -183,7 +183,13 @@ rbd_missing () {
         echo "attaching a missing image succeeded"; return 1
     fi
     cat /tmp/missing.err
-    grep -q "image=no-such-image: no such image in pool rbd" /tmp/missing.err
+    grep -q "the chain failed to open" /tmp/missing.err
+    if timeout 120 "$NA" -f rbd image=rbd/no-such-image conf="$CEPH_CONF" $slow \
+           2> /tmp/missing-f.err; then
+        echo "attaching a missing image in the foreground succeeded"; return 1
+    fi
+    cat /tmp/missing-f.err
+    grep -q "image=no-such-image: no such image in pool rbd" /tmp/missing-f.err
     after=$("$NA" --list | wc -l)
     [[ "$before" == "$after" ]]
 }
