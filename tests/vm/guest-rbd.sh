@@ -183,7 +183,7 @@ rbd_missing () {
         echo "attaching a missing image succeeded"; return 1
     fi
     cat /tmp/missing.err
-    grep -q "the chain failed to open" /tmp/missing.err
+    grep -qE "^nbdattach: the (plugin|chain) failed to (start|open)" /tmp/missing.err
     if timeout 120 "$NA" -f rbd image=rbd/no-such-image conf="$CEPH_CONF" $slow \
            2> /tmp/missing-f.err; then
         echo "attaching a missing image in the foreground succeeded"; return 1
