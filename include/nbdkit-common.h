@@ -181,6 +181,15 @@ NBDKIT_EXTERN_DECL (void, nbdkit_size_changed, (void));
  * held, where storage is not allocated yet: the server then takes the
  * ordinary path) or NBDKIT_DIRECT_WRITE_ALLOC (allocates it; -1 only
  * when out of memory).
+ *
+ * Memory mapped for reading is lent to the kernel: on a Unix socket the
+ * server splices its pages into the socket (vmsplice), and the client
+ * copies them out later, after unmap.  Such memory must therefore be
+ * page-aligned whole pages, and memory the plugin frees must first be
+ * detached from those pages (madvise MADV_DONTNEED), so that whatever
+ * reuses the address never writes into a page a reply still holds.
+ * Writes into it meanwhile are fine: they only race with a read the
+ * client has not had the answer to.
  */
 struct iovec;
 #define NBDKIT_DIRECT_READ        0

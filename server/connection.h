@@ -153,6 +153,13 @@ struct connection {
   unsigned time_sample;         /* counts requests run untimed */
   /* Large payloads move straight between socket and plugin (direct.c). */
   bool direct;
+  /* Large reads lent to the kernel through this pipe (lend.c): the
+   * bytes in it not yet in the socket, and the most one splice moves.
+   */
+  bool lending;
+  int lend_pipe[2];
+  size_t lend_piped;
+  size_t lend_max;
   struct request *corked[MAX_CORKED];
   size_t n_corked;
 };
@@ -205,7 +212,11 @@ extern uint32_t errno_to_nbd_error (int err);
 extern void prepare_read_reply (struct connection *conn, struct request *req);
 
 /* direct.c */
+/* Pages mapped per system call: 64 pages of 32 KiB, 2 MiB. */
+#define DIRECT_IOV 64
 extern bool direct_usable (const struct connection *conn);
+/* direct_usable, and if so prepares the connection for it. */
+extern bool direct_setup (struct connection *conn);
 /* Sends a read's reply straight from the plugin's memory: false if this
  * read takes the ordinary path (nothing done), true once answered (on a
  * failed send, conn->running is false).
@@ -227,6 +238,16 @@ extern bool direct_read_p (const struct connection *conn,
  */
 extern int direct_write (struct connection *conn, struct request *req,
                          uint64_t *skip);
+/* lend.c: a Unix socket's large reads are spliced, not copied. */
+extern void lend_setup (struct connection *conn);
+extern void lend_close (struct connection *conn);
+/* Moves some of REQ's reply (HDR_LEN bytes of header, then data) into
+ * the socket without blocking: 0 on progress, -1 with errno (EAGAIN:
+ * no room), 1 if the data cannot be mapped and nothing was sent.
+ */
+extern int lend_step (struct connection *conn, struct request *req,
+                      size_t hdr_len);
+
 /* Validates and runs REQ (type, flags, offset, count; buf/buf_size for a
  * read, payload for a write) without any reply.  Returns 0 or an errno.
  */

@@ -57,6 +57,7 @@ static void
 free_connection (struct connection *conn)
 {
   conn_io_detach (conn);
+  lend_close (conn);
   if (conn->top_context) {
     lock_request ();
     if (backend_finalize (conn->top_context) == -1)

@@ -36,9 +36,6 @@
 #include "minmax.h"
 #include "nbd-protocol.h"
 
-/* Pages mapped per system call: 64 pages of 32 KiB, 2 MiB. */
-#define DIRECT_IOV 64
-
 /* Reads at least this large go out straight from the plugin's pages. */
 #define DIRECT_READ_MIN_BYTES (64 * 1024)
 
@@ -56,6 +53,15 @@ direct_usable (const struct connection *conn)
   return direct_ops != NULL && top->next == NULL &&
     thread_model == NBDKIT_THREAD_MODEL_PARALLEL &&
     conn->tls == NULL && conn->sockin_is_socket && conn->sockout_is_socket;
+}
+
+bool
+direct_setup (struct connection *conn)
+{
+  if (!direct_usable (conn))
+    return false;
+  lend_setup (conn);
+  return true;
 }
 
 /* Waits, holding no page, until FD is ready for EVENTS (or hung up:
@@ -94,10 +100,44 @@ direct_read_p (const struct connection *conn, const struct request *req)
     req->count >= DIRECT_READ_MIN_BYTES;
 }
 
+/* One step of a reply sent with sendmsg, which copies the pages: as
+ * lend_step (lend.c).
+ */
+static int
+copy_step (struct connection *conn, struct request *req, size_t hdr_len)
+{
+  struct iovec iov[DIRECT_IOV + 1];
+  struct msghdr msg = { .msg_iov = iov };
+  int h = 0, cnt = DIRECT_IOV;
+  ssize_t w;
+
+  /* The header leaves with the first pages, in one call. */
+  if (req->hdr_sent < hdr_len) {
+    iov[0].iov_base = (char *) req->reply[0].iov_base + req->hdr_sent;
+    iov[0].iov_len = hdr_len - req->hdr_sent;
+    h = 1;
+  }
+  if (direct_ops->map (req->offset + req->data_sent,
+                       req->count - req->data_sent,
+                       NBDKIT_DIRECT_READ, iov + h, &cnt) == -1)
+    return req->hdr_sent == 0 ? 1 : -1;
+  msg.msg_iovlen = h + cnt;
+  w = sendmsg (conn->sockout, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  direct_ops->unmap ();
+  if (w == -1)
+    return -1;
+  if (h) {
+    size_t k = MIN ((size_t) w, hdr_len - req->hdr_sent);
+    req->hdr_sent += k;
+    w -= k;
+  }
+  req->data_sent += w;
+  return 0;
+}
+
 enum direct_result
 direct_read (struct connection *conn, struct request *req, bool may_stall)
 {
-  struct iovec iov[DIRECT_IOV + 1];
   size_t hdr_len;
   int r = 0;
 
@@ -111,59 +151,31 @@ direct_read (struct connection *conn, struct request *req, bool may_stall)
   }
   req->send_resume = false;
   hdr_len = req->reply[0].iov_len;
-  while (req->hdr_sent < hdr_len || req->data_sent < req->count) {
-    struct msghdr msg = { .msg_iov = iov };
-    int h = 0, cnt = DIRECT_IOV;
-    int64_t n;
-    ssize_t w;
-
-    /* The header leaves with the first pages, in one call. */
-    if (req->hdr_sent < hdr_len) {
-      iov[0].iov_base = (char *) req->reply[0].iov_base + req->hdr_sent;
-      iov[0].iov_len = hdr_len - req->hdr_sent;
-      h = 1;
+  while (req->hdr_sent < hdr_len || req->data_sent < req->count ||
+         conn->lend_piped > 0) {
+    r = conn->lending ? lend_step (conn, req, hdr_len)
+                      : copy_step (conn, req, hdr_len);
+    if (r == 1) {
+      /* Nothing sent yet: the ordinary path answers it. */
+      send_unlock (conn);
+      return DIRECT_NOT;
     }
-    n = direct_ops->map (req->offset + req->data_sent,
-                         req->count - req->data_sent,
-                         NBDKIT_DIRECT_READ, iov + h, &cnt);
-    if (n == -1) {
-      if (req->hdr_sent == 0) {
-        /* Nothing sent yet: the ordinary path answers it. */
-        send_unlock (conn);
-        return DIRECT_NOT;
-      }
-      r = -1;
-      break;
-    }
-    msg.msg_iovlen = h + cnt;
-    w = sendmsg (conn->sockout, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    direct_ops->unmap ();
-    if (w == -1) {
-      if (errno == EINTR)
-        continue;
-      if (errno != EAGAIN) {
-        r = -1;
-        break;
-      }
-      r = wait_socket (conn->sockout, POLLOUT,
-                       may_stall ? STALL_MS : -1);
-      if (r == 1) {
-        /* The client has not read for a while: the caller may let a
-         * worker finish this reply (the semaphore stays taken).
-         */
-        req->send_resume = true;
-        return DIRECT_STALLED;
-      }
-      if (r == -1)
-        break;
+    if (r == 0)
       continue;
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN)
+      break;
+    r = wait_socket (conn->sockout, POLLOUT, may_stall ? STALL_MS : -1);
+    if (r == 1) {
+      /* The client has not read for a while: the caller may let a
+       * worker finish this reply (the semaphore stays taken).
+       */
+      req->send_resume = true;
+      return DIRECT_STALLED;
     }
-    if (h) {
-      size_t k = MIN ((size_t) w, hdr_len - req->hdr_sent);
-      req->hdr_sent += k;
-      w -= k;
-    }
-    req->data_sent += w;
+    if (r == -1)
+      break;
   }
   send_unlock (conn);
   if (r == -1) {

@@ -15,6 +15,7 @@
 #endif
 
 #include "sparse.h"
+#include "page-pool.h"
 #include "minmax.h"
 
 #define NODE_BITS  12
@@ -47,6 +48,11 @@ struct sparse_array {
   unsigned levels;            /* height of the tree, >= 1 */
   struct node *root;          /* at level LEVELS-1; never freed early */
   uint64_t pages;             /* allocated pages (atomic) */
+  struct page_pool *pool;     /* where data pages come from */
+  /* Set once a page was mapped for reading: from then on a page may be
+   * lent to the kernel (spliced into a socket), see page-pool.c.
+   */
+  bool lent;
 };
 
 static inline void *
@@ -140,8 +146,12 @@ sparse_array_new (uint64_t size)
   sa->levels = bits == 0 ? 1 : (bits + NODE_BITS - 1) / NODE_BITS;
 
   sa->root = calloc (1, sizeof (struct node));
-  if (sa->root == NULL) {
+  sa->pool = page_pool_new ();
+  if (sa->root == NULL || sa->pool == NULL) {
+    free (sa->root);
+    page_pool_free (sa->pool);
     free (sa);
+    errno = ENOMEM;
     return NULL;
   }
 
@@ -158,6 +168,7 @@ sparse_array_new (uint64_t size)
         pthread_rwlock_destroy (&sa->shard[i].lock);
       pthread_rwlockattr_destroy (&attr);
       free (sa->root);
+      page_pool_free (sa->pool);
       free (sa);
       errno = r;
       return NULL;
@@ -177,9 +188,7 @@ free_node (struct node *n, unsigned level)
     for (i = 0; i < NODE_SLOTS; ++i) {
       if (n->slot[i] == NULL)
         continue;
-      if (level == 0)
-        free (n->slot[i]);
-      else
+      if (level > 0)            /* pages go with the pool */
         free_node (n->slot[i], level - 1);
     }
   }
@@ -194,6 +203,7 @@ sparse_array_free (struct sparse_array *sa)
   if (sa == NULL)
     return;
   free_node (sa->root, sa->levels - 1);
+  page_pool_free (sa->pool);
   for (i = 0; i < LOCK_SHARDS; ++i)
     pthread_rwlock_destroy (&sa->shard[i].lock);
   free (sa);
@@ -286,14 +296,14 @@ lookup_alloc_page (struct sparse_array *sa, uint64_t pnum)
   slotp = &n->slot[pnum & NODE_MASK];
   p = load_slot (slotp);
   if (p == NULL) {
-    void *new = alloc_zeroed (SPARSE_PAGE_SIZE);
+    void *new = page_pool_get (sa->pool);
     if (new == NULL)
       return NULL;
     p = publish_slot (n, slotp, new, &won);
     if (won)
       __atomic_fetch_add (&sa->pages, 1, __ATOMIC_RELAXED);
     else
-      free (new);
+      page_pool_put (sa->pool, new, false);
   }
   return p;
 }
@@ -325,7 +335,7 @@ sparse_array_read (struct sparse_array *sa,
 /* What reads of missing pages point at in sparse_array_map: never
  * written, so it stays zero (and costs no RAM until read).
  */
-static unsigned char zero_page[SPARSE_PAGE_SIZE];
+static unsigned char zero_page[SPARSE_PAGE_SIZE] __attribute__ ((aligned (4096)));
 
 int64_t
 sparse_array_map (struct sparse_array *sa, uint64_t offset, uint64_t count,
@@ -334,6 +344,8 @@ sparse_array_map (struct sparse_array *sa, uint64_t offset, uint64_t count,
   uint64_t done = 0;
   int n = 0;
 
+  if (mode == SPARSE_MAP_READ && !__atomic_load_n (&sa->lent, __ATOMIC_RELAXED))
+    __atomic_store_n (&sa->lent, true, __ATOMIC_RELAXED);
   pthread_rwlock_t *lock = read_lock (sa);
   while (done < count && n < *iovcnt) {
     uint64_t pnum = (offset + done) >> SPARSE_PAGE_BITS;
@@ -540,7 +552,8 @@ zero_node (struct sparse_array *sa, struct node *n, unsigned level,
         if (!sparse_is_zero (page, SPARSE_PAGE_SIZE))
           continue;
       }
-      free (page);
+      page_pool_put (sa->pool, page,
+                     __atomic_load_n (&sa->lent, __ATOMIC_RELAXED));
       sa->pages--;
     }
     else {

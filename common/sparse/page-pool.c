@@ -1,0 +1,145 @@
+/* blockkit: the sparse array's data pages, carved from mappings made
+ * for them.
+ *
+ * The server may lend a data page to the kernel (sparse_array_map, and
+ * server/lend.c): a read's reply is spliced into the socket as
+ * references to the page's memory, which the client copies out later.
+ * So a data page must be whole memory pages shared with nothing else,
+ * and a page given back must not have its memory reused for other data
+ * while a socket may hold it.  From malloc, each page would need to be
+ * aligned (memalign leaves a touched gap before every page: 4 KiB more
+ * resident per 32 KiB), and its memory could go to anything after free.
+ *
+ * Here pages are cut from anonymous mappings of CHUNK_BYTES, and a page
+ * given back goes on a free stack kept apart from the pages (a link in
+ * the page would fault its memory back in).  A lent page is first
+ * detached with MADV_DONTNEED: the socket keeps the old memory, the
+ * address gets fresh zeroed memory when next touched, and the RAM is
+ * returned meanwhile.  Mappings are only unmapped with the pool.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "page-pool.h"
+#include "sparse.h"
+
+/* 64 pages per mapping: few mappings, little unused. */
+#define CHUNK_BYTES (64 * SPARSE_PAGE_SIZE)
+
+struct page_pool {
+  pthread_mutex_t lock;
+  void **chunks;                /* every mapping, to unmap at the end */
+  size_t n_chunks, cap_chunks;
+  unsigned char *next;          /* the unused rest of the newest mapping */
+  size_t left;                  /* its bytes */
+  void **free;                  /* pages given back */
+  size_t n_free, cap_free;
+};
+
+struct page_pool *
+page_pool_new (void)
+{
+  struct page_pool *pool = calloc (1, sizeof *pool);
+
+  if (pool == NULL)
+    return NULL;
+  pthread_mutex_init (&pool->lock, NULL);
+  return pool;
+}
+
+void
+page_pool_free (struct page_pool *pool)
+{
+  size_t i;
+
+  if (pool == NULL)
+    return;
+  for (i = 0; i < pool->n_chunks; ++i)
+    munmap (pool->chunks[i], CHUNK_BYTES);
+  free (pool->chunks);
+  free (pool->free);
+  pthread_mutex_destroy (&pool->lock);
+  free (pool);
+}
+
+/* Appends P to the growable array *V of *N (capacity *CAP). */
+static int
+push (void ***v, size_t *n, size_t *cap, void *p)
+{
+  if (*n == *cap) {
+    size_t c = *cap ? *cap * 2 : 64;
+    void **nv = realloc (*v, c * sizeof *nv);
+    if (nv == NULL)
+      return -1;
+    *v = nv;
+    *cap = c;
+  }
+  (*v)[(*n)++] = p;
+  return 0;
+}
+
+/* A page from the free stack or the newest mapping (a new one if it is
+ * used up).  Called with the lock held.
+ */
+static void *
+take_page (struct page_pool *pool)
+{
+  void *p;
+
+  if (pool->n_free > 0)
+    return pool->free[--pool->n_free];
+  if (pool->left == 0) {
+    void *c = mmap (NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c == MAP_FAILED)
+      return NULL;
+    if (push (&pool->chunks, &pool->n_chunks, &pool->cap_chunks, c) == -1) {
+      munmap (c, CHUNK_BYTES);
+      errno = ENOMEM;
+      return NULL;
+    }
+    pool->next = c;
+    pool->left = CHUNK_BYTES;
+  }
+  p = pool->next;
+  pool->next += SPARSE_PAGE_SIZE;
+  pool->left -= SPARSE_PAGE_SIZE;
+  return p;
+}
+
+void *
+page_pool_get (struct page_pool *pool)
+{
+  void *p;
+
+  pthread_mutex_lock (&pool->lock);
+  p = take_page (pool);
+  pthread_mutex_unlock (&pool->lock);
+  /* Zero it (a page given back holds old data) and so fault it in now:
+   * see alloc_zeroed in sparse.c for why.
+   */
+  if (p)
+    memset (p, 0, SPARSE_PAGE_SIZE);
+  return p;
+}
+
+void
+page_pool_put (struct page_pool *pool, void *page, bool lent)
+{
+  if (lent)
+    madvise (page, SPARSE_PAGE_SIZE, MADV_DONTNEED);
+  pthread_mutex_lock (&pool->lock);
+  /* If the stack cannot grow, the page is not reused, but its RAM is
+   * still returned.
+   */
+  if (push (&pool->free, &pool->n_free, &pool->cap_free, page) == -1 &&
+      !lent)
+    madvise (page, SPARSE_PAGE_SIZE, MADV_DONTNEED);
+  pthread_mutex_unlock (&pool->lock);
+}
