@@ -207,6 +207,10 @@ extern int send_replies (struct connection *conn, struct request **reqs,
                          size_t n);
 extern void send_lock (struct connection *conn);
 extern void send_unlock (struct connection *conn);
+/* Releases the send semaphore after replies whose sending returned R (0,
+ * or -1 with errno: the connection then stops).  Returns R.
+ */
+extern int end_replies (struct connection *conn, int r);
 extern uint32_t errno_to_nbd_error (int err);
 /* Leaves a successful read's reply header in req->reply[0]. */
 extern void prepare_read_reply (struct connection *conn, struct request *req);

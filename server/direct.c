@@ -177,11 +177,7 @@ direct_read (struct connection *conn, struct request *req, bool may_stall)
     if (r == -1)
       break;
   }
-  send_unlock (conn);
-  if (r == -1) {
-    debug ("write reply: %m");
-    conn->running = false;
-  }
+  end_replies (conn, r);
   return DIRECT_DONE;
 }
 

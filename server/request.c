@@ -331,6 +331,12 @@ send_replies (struct connection *conn, struct request **reqs, size_t n)
       cnt = 0;
     }
   }
+  return end_replies (conn, r);
+}
+
+int
+end_replies (struct connection *conn, int r)
+{
   send_unlock (conn);
   if (r == -1) {
     debug ("write reply: %m");

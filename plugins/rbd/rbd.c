@@ -30,17 +30,11 @@
 
 #include "rbd-plugin.h"
 
-/* The handle only says whether this connection is read-only; the image
- * is the process's. */
-struct handle {
-  int readonly;
-};
-
+/* Connections need no state of their own: the image is the process's. */
 static void *
 rbdp_open (int readonly)
 {
-  struct handle *h;
-
+  (void) readonly;
   if (rbd.image == NULL) {
     nbdkit_error ("image=%s: the image is not open", rbdp_image_name ());
     return NULL;
@@ -50,19 +44,7 @@ rbdp_open (int readonly)
    * server refuses writes before they reach the plugin, and librbd
    * refuses them on a snapshot anyway (EROFS).
    */
-  h = malloc (sizeof *h);
-  if (h == NULL) {
-    nbdkit_error ("malloc: %m");
-    return NULL;
-  }
-  h->readonly = readonly;
-  return h;
-}
-
-static void
-rbdp_close (void *handle)
-{
-  free (handle);
+  return NBDKIT_HANDLE_NOT_NEEDED;
 }
 
 /* A failed librbd call: errno for the client, a message for the log.
@@ -417,7 +399,6 @@ static struct nbdkit_plugin plugin = {
   .after_fork         = rbdp_after_fork,
   .cleanup            = rbdp_cleanup,
   .open               = rbdp_open,
-  .close              = rbdp_close,
   .get_size           = rbdp_get_size,
   .block_size         = rbdp_block_size,
   .can_write          = rbdp_can_write,

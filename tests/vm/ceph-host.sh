@@ -17,10 +17,12 @@
 #       configuration for the guest, where DIR is seen as GUEST_DIR.
 #   ceph_host_stop DIR
 
+# The source tree, found once, when this file is sourced.
+ceph_host_top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
 ceph_host_start () {
-    local dir="$1" gdir="$2" top fsid
-    top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-    "$top/tests/ceph/start-cluster" "$dir" > "$dir.env" || {
+    local dir="$1" gdir="$2" fsid
+    "$ceph_host_top/tests/ceph/start-cluster" "$dir" > "$dir.env" || {
         echo "ceph_host_start: the cluster did not start" >&2; return 1; }
     grep '^CEPH_START_SECONDS=' "$dir.env" | sed 's/_/-/g'
     # shellcheck disable=SC1090
@@ -42,6 +44,6 @@ CONF
 }
 
 ceph_host_stop () {
-    "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/ceph/stop-cluster" "$1"
+    "$ceph_host_top/tests/ceph/stop-cluster" "$1"
     rm -f "$1.env"
 }
