@@ -156,7 +156,7 @@ struct connection {
   /* Large reads lent to the kernel through this pipe (lend.c): the
    * bytes in it not yet in the socket, and the most one splice moves.
    */
-  bool lending;
+  bool lend_tried, lending;
   int lend_pipe[2];
   size_t lend_piped;
   size_t lend_max;
@@ -219,8 +219,6 @@ extern void prepare_read_reply (struct connection *conn, struct request *req);
 /* Pages mapped per system call: 64 pages of 32 KiB, 2 MiB. */
 #define DIRECT_IOV 64
 extern bool direct_usable (const struct connection *conn);
-/* direct_usable, and if so prepares the connection for it. */
-extern bool direct_setup (struct connection *conn);
 /* Sends a read's reply straight from the plugin's memory: false if this
  * read takes the ordinary path (nothing done), true once answered (on a
  * failed send, conn->running is false).
@@ -242,7 +240,10 @@ extern bool direct_read_p (const struct connection *conn,
  */
 extern int direct_write (struct connection *conn, struct request *req,
                          uint64_t *skip);
-/* lend.c: a Unix socket's large reads are spliced, not copied. */
+/* lend.c: a Unix socket's large reads are spliced, not copied.
+ * lend_setup decides once per connection whether it can (and then sets
+ * conn->lending).
+ */
 extern void lend_setup (struct connection *conn);
 extern void lend_close (struct connection *conn);
 /* Moves some of REQ's reply (HDR_LEN bytes of header, then data) into

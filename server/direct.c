@@ -55,14 +55,7 @@ direct_usable (const struct connection *conn)
     conn->tls == NULL && conn->sockin_is_socket && conn->sockout_is_socket;
 }
 
-bool
-direct_setup (struct connection *conn)
-{
-  if (!direct_usable (conn))
-    return false;
-  lend_setup (conn);
-  return true;
-}
+
 
 /* Waits, holding no page, until FD is ready for EVENTS (or hung up:
  * the next system call then reports it): 0, or 1 after TIMEOUT_MS
@@ -144,6 +137,10 @@ direct_read (struct connection *conn, struct request *req, bool may_stall)
   if (!req->send_resume) {
     if (!direct_read_p (conn, req))
       return DIRECT_NOT;
+    /* At the first large read, not before: a connection that never
+     * makes one has no use for the pipe's two descriptors.
+     */
+    lend_setup (conn);
     prepare_read_reply (conn, req);
     req->hdr_sent = 0;
     req->data_sent = 0;

@@ -55,8 +55,9 @@ lend_setup (struct connection *conn)
   int sndbuf = LEND_SNDBUF;
   socklen_t optlen = sizeof sndbuf;
 
-  if (conn->lending)
+  if (conn->lend_tried)
     return;
+  conn->lend_tried = true;
   if (getsockname (conn->sockout, (struct sockaddr *) &ss, &len) == -1 ||
       ss.ss_family != AF_UNIX)
     return;

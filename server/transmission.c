@@ -657,7 +657,7 @@ protocol_transmission (struct connection *conn)
    * slow first request must not hold up the reader.
    */
   conn->avg_request_ns = INITIAL_REQUEST_NS;
-  conn->direct = direct_setup (conn);
+  conn->direct = direct_usable (conn);
   w.threads = calloc (w.max + 1, sizeof *w.threads);
   conn->rbuf.data = malloc (RBUF_SIZE);
   conn->rbuf.cap = RBUF_SIZE;
