@@ -29,6 +29,12 @@ struct rbuf {
    * through this one.
    */
   bool exact;
+  /* The last read from the socket took less than it could have: the
+   * socket was empty then, so asking it again at once for one more
+   * request would most likely find nothing (header_ready in
+   * transmission.c), a wasted system call per batch of requests.
+   */
+  bool drained;
 };
 
 /* One request on its way through the workers.  Requests and their

@@ -124,8 +124,8 @@ rbuf_fill (struct connection *conn, size_t want)
     return 0;
   rbuf_compact (rb);
   while (rb->end < want) {
-    ssize_t r = conn_recv_some (conn, rb->data + rb->end,
-                                rbuf_room (rb, want));
+    size_t room = rbuf_room (rb, want);
+    ssize_t r = conn_recv_some (conn, rb->data + rb->end, room);
 
     if (r == -1)
       return -1;
@@ -134,6 +134,7 @@ rbuf_fill (struct connection *conn, size_t want)
       return -1;
     }
     rb->end += r;
+    rb->drained = (size_t) r < room;
   }
   return 0;
 }
@@ -161,6 +162,7 @@ rbuf_read (struct connection *conn, void *buf, size_t len)
     rb->start += len - n;
     return 0;
   }
+  rb->drained = false;
   return conn_recv_full (conn, (char *) buf + n, len - n);
 }
 
@@ -496,13 +498,18 @@ header_ready (struct connection *conn)
   struct rbuf *rb = &conn->rbuf;
   ssize_t r;
 
+  size_t room;
+
   if (rb->end - rb->start >= sizeof (struct nbd_request))
     return true;
+  if (rb->drained)
+    return false;
   rbuf_compact (rb);
-  r = conn_recv_nowait (conn, rb->data + rb->end,
-                        rbuf_room (rb, sizeof (struct nbd_request)));
+  room = rbuf_room (rb, sizeof (struct nbd_request));
+  r = conn_recv_nowait (conn, rb->data + rb->end, room);
   if (r > 0)
     rb->end += r;
+  rb->drained = r < 0 || (size_t) r < room;
   return rb->end - rb->start >= sizeof (struct nbd_request);
 }
 
