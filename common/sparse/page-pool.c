@@ -19,7 +19,6 @@
  */
 #include <config.h>
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,16 +29,17 @@
 #include "sparse.h"
 
 /* 64 pages per mapping: few mappings, little unused. */
-#define CHUNK_BYTES (64 * SPARSE_PAGE_SIZE)
+#define CHUNK_PAGES 64
+#define CHUNK_BYTES (CHUNK_PAGES * SPARSE_PAGE_SIZE)
 
 struct page_pool {
   pthread_mutex_t lock;
   void **chunks;                /* every mapping, to unmap at the end */
-  size_t n_chunks, cap_chunks;
+  size_t n_chunks;
   unsigned char *next;          /* the unused rest of the newest mapping */
   size_t left;                  /* its bytes */
-  void **free;                  /* pages given back */
-  size_t n_free, cap_free;
+  void **free;                  /* pages given back: room for them all */
+  size_t n_free;
 };
 
 struct page_pool *
@@ -68,24 +68,37 @@ page_pool_free (struct page_pool *pool)
   free (pool);
 }
 
-/* Appends P to the growable array *V of *N (capacity *CAP). */
+/* Maps one more chunk and makes it the one pages are cut from.  The
+ * free stack grows with it, to hold every page there is, so that giving
+ * a page back never needs memory.  Called with the lock held.
+ */
 static int
-push (void ***v, size_t *n, size_t *cap, void *p)
+add_chunk (struct page_pool *pool)
 {
-  if (*n == *cap) {
-    size_t c = *cap ? *cap * 2 : 64;
-    void **nv = realloc (*v, c * sizeof *nv);
-    if (nv == NULL)
-      return -1;
-    *v = nv;
-    *cap = c;
-  }
-  (*v)[(*n)++] = p;
+  size_t n = pool->n_chunks + 1;
+  void **chunks = realloc (pool->chunks, n * sizeof *chunks);
+  void **free_stack;
+  void *c;
+
+  if (chunks == NULL)
+    return -1;
+  pool->chunks = chunks;
+  free_stack = realloc (pool->free, n * CHUNK_PAGES * sizeof *free_stack);
+  if (free_stack == NULL)
+    return -1;
+  pool->free = free_stack;
+  c = mmap (NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (c == MAP_FAILED)
+    return -1;
+  pool->chunks[pool->n_chunks++] = c;
+  pool->next = c;
+  pool->left = CHUNK_BYTES;
   return 0;
 }
 
-/* A page from the free stack or the newest mapping (a new one if it is
- * used up).  Called with the lock held.
+/* A page from the free stack or the newest chunk.  Called with the lock
+ * held.
  */
 static void *
 take_page (struct page_pool *pool)
@@ -94,19 +107,8 @@ take_page (struct page_pool *pool)
 
   if (pool->n_free > 0)
     return pool->free[--pool->n_free];
-  if (pool->left == 0) {
-    void *c = mmap (NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (c == MAP_FAILED)
-      return NULL;
-    if (push (&pool->chunks, &pool->n_chunks, &pool->cap_chunks, c) == -1) {
-      munmap (c, CHUNK_BYTES);
-      errno = ENOMEM;
-      return NULL;
-    }
-    pool->next = c;
-    pool->left = CHUNK_BYTES;
-  }
+  if (pool->left == 0 && add_chunk (pool) == -1)
+    return NULL;
   p = pool->next;
   pool->next += SPARSE_PAGE_SIZE;
   pool->left -= SPARSE_PAGE_SIZE;
@@ -135,11 +137,6 @@ page_pool_put (struct page_pool *pool, void *page, bool lent)
   if (lent)
     madvise (page, SPARSE_PAGE_SIZE, MADV_DONTNEED);
   pthread_mutex_lock (&pool->lock);
-  /* If the stack cannot grow, the page is not reused, but its RAM is
-   * still returned.
-   */
-  if (push (&pool->free, &pool->n_free, &pool->cap_free, page) == -1 &&
-      !lent)
-    madvise (page, SPARSE_PAGE_SIZE, MADV_DONTNEED);
+  pool->free[pool->n_free++] = page;
   pthread_mutex_unlock (&pool->lock);
 }
