@@ -176,7 +176,9 @@ NBDKIT_EXTERN_DECL (void, nbdkit_size_changed, (void));
  * *IOVCNT entries given), sets *IOVCNT to the entries used and returns
  * the bytes they cover, fewer than COUNT if the vector ran out; the
  * memory stays valid until unmap, which the same thread calls promptly
- * (the server never waits in between).  MODE: NBDKIT_DIRECT_READ (the
+ * (the server never waits in between).  A thread may map several
+ * ranges before it unmaps them (one unmap per map), to send several
+ * replies in one system call.  MODE: NBDKIT_DIRECT_READ (the
  * memory is only read), NBDKIT_DIRECT_WRITE (fails with -1, nothing
  * held, where storage is not allocated yet: the server then takes the
  * ordinary path) or NBDKIT_DIRECT_WRITE_ALLOC (allocates it; -1 only

@@ -59,6 +59,11 @@ struct request {
    * (direct.c): running it only means answering it.
    */
   bool stored;
+  /* A small read the reader holds back whose data is sent straight from
+   * the plugin's pages together with the other held replies (direct.c):
+   * the plugin was not called.
+   */
+  bool mapped;
   /* A read's reply the reader began straight from the plugin's pages and
    * handed to a worker to finish (direct.c): how much of its header and
    * data left, and the send semaphore stays taken until it is done.
@@ -239,6 +244,15 @@ extern enum direct_result direct_read (struct connection *conn,
                                        bool may_stall);
 extern bool direct_read_p (const struct connection *conn,
                            const struct request *req);
+/* Whether the reader may hold back REQ, a small read, with its data left
+ * in the plugin's pages until the replies it holds are sent
+ * (direct_send_replies); if so, its reply header is ready and
+ * req->mapped set.
+ */
+extern bool direct_defer_read (struct connection *conn, struct request *req);
+/* send_replies for a batch with mapped reads among it. */
+extern int direct_send_replies (struct connection *conn,
+                                struct request **reqs, size_t n);
 /* Receives a validated write's payload straight into the plugin's
  * memory: 0 if it takes the ordinary path (nothing read), 1 once read
  * (req->error ENOMEM if storage ran out: *SKIP bytes of payload are

@@ -36,6 +36,11 @@
 #include "minmax.h"
 #include "nbd-protocol.h"
 
+/* Vector entries for a read under DIRECT_READ_MIN_BYTES: enough for
+ * pages as small as 4 KiB (the memory plugin's are 32 KiB).
+ */
+#define DIRECT_SMALL_IOV 17
+
 /* Reads at least this large go out straight from the plugin's pages. */
 #define DIRECT_READ_MIN_BYTES (64 * 1024)
 
@@ -176,6 +181,137 @@ direct_read (struct connection *conn, struct request *req, bool may_stall)
   }
   end_replies (conn, r);
   return DIRECT_DONE;
+}
+
+/* ---- small reads, held back by the reader ---- */
+
+bool
+direct_defer_read (struct connection *conn, struct request *req)
+{
+  if (!conn->direct || req->type != NBD_CMD_READ || req->error != 0 ||
+      req->count == 0)
+    return false;
+  prepare_read_reply (conn, req);
+  req->mapped = true;
+  return true;
+}
+
+/* Appends [BASE, BASE+LEN) to IOV, less the first *SKIP bytes of it
+ * (already sent), which it takes off *SKIP.
+ */
+static void
+add_iov (struct iovec *iov, int *cnt, uint64_t *skip, void *base, size_t len)
+{
+  if (len <= *skip) {
+    *skip -= len;
+    return;
+  }
+  iov[*cnt].iov_base = (char *) base + *skip;
+  iov[*cnt].iov_len = len - *skip;
+  ++*cnt;
+  *skip = 0;
+}
+
+/* Points IOV at what is left to send of the batch after SENT bytes,
+ * mapping the mapped reads' pages (*MAPS: how many mappings are held).
+ * Returns the entries, or -1, with nothing held, if a read could not be
+ * mapped whole: *UNMAPPED is then that read if none of its reply has
+ * left yet, else NULL.
+ */
+static int
+build_batch (struct request **reqs, size_t n, uint64_t sent,
+             struct iovec *iov, int *maps, struct request **unmapped)
+{
+  uint64_t skip = sent;
+  int cnt = 0;
+  size_t i;
+
+  *maps = 0;
+  for (i = 0; i < n; ++i) {
+    struct request *req = reqs[i];
+    size_t hdr_len = req->reply[0].iov_len;
+    uint64_t data_len = req->mapped ? req->count
+      : req->reply_iovcnt == 2 ? req->reply[1].iov_len : 0;
+    struct iovec pages[DIRECT_SMALL_IOV];
+    int pcnt = DIRECT_SMALL_IOV, k;
+    bool untouched = skip == 0;
+    int64_t m;
+
+    if (skip >= hdr_len + data_len) {
+      skip -= hdr_len + data_len;
+      continue;
+    }
+    add_iov (iov, &cnt, &skip, req->reply[0].iov_base, hdr_len);
+    if (!req->mapped) {
+      if (data_len > 0)
+        add_iov (iov, &cnt, &skip, req->reply[1].iov_base, data_len);
+      continue;
+    }
+    m = direct_ops->map (req->offset, req->count, NBDKIT_DIRECT_READ,
+                         pages, &pcnt);
+    if (m != -1)
+      (*maps)++;
+    if (m != req->count) {
+      while (*maps > 0) {
+        direct_ops->unmap ();
+        (*maps)--;
+      }
+      *unmapped = untouched ? req : NULL;
+      return -1;
+    }
+    for (k = 0; k < pcnt; ++k)
+      add_iov (iov, &cnt, &skip, pages[k].iov_base, pages[k].iov_len);
+  }
+  return cnt;
+}
+
+int
+direct_send_replies (struct connection *conn, struct request **reqs, size_t n)
+{
+  uint64_t sent = 0;
+  int r = 0;
+
+  send_lock (conn);
+  for (;;) {
+    struct iovec iov[MAX_CORKED * (DIRECT_SMALL_IOV + 1)];
+    struct msghdr msg = { .msg_iov = iov };
+    struct request *unmapped = NULL;
+    int cnt, maps;
+    ssize_t w;
+
+    cnt = build_batch (reqs, n, sent, iov, &maps, &unmapped);
+    if (cnt == -1) {
+      /* Not expected of a RAM disk.  The ordinary path reads it (with
+       * nothing held), unless part of its reply already left.
+       */
+      if (unmapped == NULL) {
+        errno = EIO;
+        r = -1;
+        break;
+      }
+      unmapped->mapped = false;
+      handle_request (conn, unmapped);
+      continue;
+    }
+    if (cnt == 0)
+      break;
+    msg.msg_iovlen = cnt;
+    w = sendmsg (conn->sockout, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (maps-- > 0)
+      direct_ops->unmap ();
+    if (w >= 0) {
+      sent += w;
+      continue;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN ||
+        wait_socket (conn->sockout, POLLOUT, -1) == -1) {
+      r = -1;
+      break;
+    }
+  }
+  return end_replies (conn, r);
 }
 
 /* ---- writes ---- */

@@ -320,6 +320,9 @@ send_replies (struct connection *conn, struct request **reqs, size_t n)
   size_t i, cnt = 0;
   int r = 0;
 
+  for (i = 0; i < n; ++i)
+    if (reqs[i]->mapped)
+      return direct_send_replies (conn, reqs, n);
   send_lock (conn);
   for (i = 0; i < n; ++i) {
     memcpy (&iov[cnt], reqs[i]->reply,

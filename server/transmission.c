@@ -707,6 +707,7 @@ protocol_transmission (struct connection *conn)
     }
     req->error = 0;
     req->stored = false;
+    req->mapped = false;
     req->send_resume = false;
     r = read_request (conn, req, &run_here, parallel);
     if (r <= 0) {
@@ -747,7 +748,8 @@ protocol_transmission (struct connection *conn)
       }
     }
     if (run_here) {
-      run_request (conn, req);
+      if (!direct_defer_read (conn, req))
+        run_request (conn, req);
       conn->corked[conn->n_corked++] = req;
       if (conn->n_corked == MAX_CORKED)
         flush_corked (conn);

@@ -5,7 +5,8 @@
 # cut pages, over data (the direct path), over holes and over partly
 # allocated ranges (the ordinary path, which keeps zeroes over holes
 # sparse), reads spanning data and holes, with and without structured
-# replies, pipelined on several connections.
+# replies, pipelined on several connections; and many small reads in
+# flight together, which the reader answers from the pages in batches.
 source "${srcdir:-$(dirname "$0")}/functions.sh"
 requires_nbdsh
 
@@ -98,6 +99,20 @@ for k, c in enumerate(conns):
     for i in range(10):
         off = 32 * M + k * 10 * M + i * M
         assert buf[i].to_bytearray() == model[off:off + M], (k, i)
+# Small reads, which the reader answers in batches straight from the
+# pages: many in flight at once, at offsets and sizes that cut pages,
+# over data and holes, both reply kinds.
+for c in (h, hs):
+    reqs = []
+    for i in range(300):
+        n = rng.choice([1, 512, 4096, 4096 + 512, 3 * P - 1, 64 * 1024 - 1])
+        off = rng.randrange(0, 44 * M - n)
+        buf = nbd.Buffer(n)
+        reqs.append((off, n, buf, c.aio_pread(buf, off)))
+    for off, n, buf, cookie in reqs:
+        while not c.aio_command_completed(cookie):
+            c.poll(-1)
+        assert buf.to_bytearray() == model[off:off + n], (off, n)
 for c in conns + [h, hs]:
     c.shutdown()
 print("direct reads and writes match the model")

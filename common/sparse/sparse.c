@@ -218,6 +218,8 @@ sparse_array_pages (struct sparse_array *sa)
 /* Each thread sticks to one shard, handed out round-robin. */
 static unsigned next_shard;
 static __thread unsigned my_shard = UINT_MAX;
+/* How many of sparse_array_map's mappings this thread holds. */
+static __thread unsigned map_depth;
 
 static inline pthread_rwlock_t *
 read_lock (struct sparse_array *sa)
@@ -346,7 +348,11 @@ sparse_array_map (struct sparse_array *sa, uint64_t offset, uint64_t count,
 
   if (mode == SPARSE_MAP_READ && !__atomic_load_n (&sa->lent, __ATOMIC_RELAXED))
     __atomic_store_n (&sa->lent, true, __ATOMIC_RELAXED);
-  pthread_rwlock_t *lock = read_lock (sa);
+  /* Mappings nest: the lock is taken by the first only (taking it again
+   * could wait for a zero waiting for this thread).
+   */
+  if (map_depth++ == 0)
+    read_lock (sa);
   while (done < count && n < *iovcnt) {
     uint64_t pnum = (offset + done) >> SPARSE_PAGE_BITS;
     uint64_t pofs = (offset + done) & (SPARSE_PAGE_SIZE - 1);
@@ -357,7 +363,7 @@ sparse_array_map (struct sparse_array *sa, uint64_t offset, uint64_t count,
     if (page == NULL && mode == SPARSE_MAP_READ)
       page = zero_page;
     else if (page == NULL) {
-      pthread_rwlock_unlock (lock);
+      sparse_array_unmap (sa);
       errno = mode == SPARSE_MAP_WRITE ? ENOENT : ENOMEM;
       return -1;
     }
@@ -373,7 +379,8 @@ sparse_array_map (struct sparse_array *sa, uint64_t offset, uint64_t count,
 void
 sparse_array_unmap (struct sparse_array *sa)
 {
-  pthread_rwlock_unlock (&sa->shard[my_shard].lock);
+  if (--map_depth == 0)
+    pthread_rwlock_unlock (&sa->shard[my_shard].lock);
 }
 
 /* Copies written data into a page.  Large copies on x86-64 use
