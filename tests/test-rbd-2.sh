@@ -106,7 +106,17 @@ h.pwrite(b"S" * 4096, 20 << 20)
 h.flush()
 assert h.pread(4096, 20 << 20) == b"S" * 4096' >"$tmp/retried.out" 2>&1 &
 client=$!
-sleep 3
+# The OSD comes back only once a try has failed (after the 4 s
+# rados_osd_op_timeout): a fixed pause raced with the client's start and
+# the OSD's boot.
+for _ in $(seq 600); do
+    grep -q "in rbd/retried: the cluster did not answer" "$tmp/server.log" && break
+    kill -0 "$client" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q "in rbd/retried: the cluster did not answer" "$tmp/server.log" || {
+    cat "$tmp/retried.out"
+    fail "the request through the retry filter never failed: nothing was tested"; }
 t0=$SECONDS
 read -r osd_cmd <"$ceph_dir/osd-cmd"
 $osd_cmd </dev/null >>"$ceph_dir/log/osd.0.out" 2>&1 &
@@ -115,9 +125,6 @@ disown "$osd_pid"     # stop-cluster kills it (by pid), not the shell
 echo "$osd_pid" >"$ceph_dir/run/osd.0.pid"     # for stop-cluster
 wait "$client" || { cat "$tmp/retried.out"; fail "the retry filter did not recover"; }
 echo "the waiting request completed $((SECONDS - t0)) s after the OSD restart"
-# It did fail first (and so was retried): the plugin said so.
-grep -q "in rbd/retried: the cluster did not answer" "$tmp/server.log" ||
-    fail "the request through the retry filter never failed: nothing was tested"
 
 # The plain server recovers by itself too: its image handle is the same.
 nbdsh -u "$(nbd_uri "$tmp/plain")" -c '
