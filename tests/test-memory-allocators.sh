@@ -150,6 +150,18 @@ if is_blockkit; then
     zstd_rss=$(rss_after zstd)
     echo "RSS after 64 MiB of text: sparse ${sparse_rss} KiB, zstd ${zstd_rss} KiB"
     (( zstd_rss * 4 < sparse_rss )) || fail "allocator=zstd does not compress"
+
+    # Trimming gives the memory back to the system (page-pool.c), also
+    # after a large read has lent pages to a socket.
+    rss=$(bk -U - memory 64M --run '
+        head -c $((64 * 1024 * 1024)) /dev/urandom | nbdcopy - "$uri" &&
+        awk "/^VmRSS/ { print \$2 }" /proc/$PPID/status &&
+        nbdsh -u "$uri" -c "h.pread(1 << 20, 0); h.trim(64 << 20, 0)" &&
+        awk "/^VmRSS/ { print \$2 }" /proc/$PPID/status' | tr '\n' ' ')
+    read -r full trimmed <<<"$rss"
+    echo "RSS with 64 MiB written: ${full} KiB, after trimming it: ${trimmed} KiB"
+    (( full > 65536 && trimmed < full - 60000 )) ||
+        fail "trimming 64 MiB did not give the memory back"
 fi
 
 # Errors, as nbdkit has them.

@@ -49,10 +49,6 @@ struct sparse_array {
   struct node *root;          /* at level LEVELS-1; never freed early */
   uint64_t pages;             /* allocated pages (atomic) */
   struct page_pool *pool;     /* where data pages come from */
-  /* Set once a page was mapped for reading: from then on a page may be
-   * lent to the kernel (spliced into a socket), see page-pool.c.
-   */
-  bool lent;
 };
 
 static inline void *
@@ -304,8 +300,10 @@ lookup_alloc_page (struct sparse_array *sa, uint64_t pnum)
     p = publish_slot (n, slotp, new, &won);
     if (won)
       __atomic_fetch_add (&sa->pages, 1, __ATOMIC_RELAXED);
-    else
-      page_pool_put (sa->pool, new, false);
+    else {
+      page_pool_put (sa->pool, new);     /* another thread's won */
+      page_pool_flush (sa->pool);
+    }
   }
   return p;
 }
@@ -346,8 +344,6 @@ sparse_array_map (struct sparse_array *sa, uint64_t offset, uint64_t count,
   uint64_t done = 0;
   int n = 0;
 
-  if (mode == SPARSE_MAP_READ && !__atomic_load_n (&sa->lent, __ATOMIC_RELAXED))
-    __atomic_store_n (&sa->lent, true, __ATOMIC_RELAXED);
   /* Mappings nest: the lock is taken by the first only (taking it again
    * could wait for a zero waiting for this thread).
    */
@@ -559,8 +555,7 @@ zero_node (struct sparse_array *sa, struct node *n, unsigned level,
         if (!sparse_is_zero (page, SPARSE_PAGE_SIZE))
           continue;
       }
-      page_pool_put (sa->pool, page,
-                     __atomic_load_n (&sa->lent, __ATOMIC_RELAXED));
+      page_pool_put (sa->pool, page);
       sa->pages--;
     }
     else {
@@ -592,6 +587,7 @@ sparse_array_zero (struct sparse_array *sa, uint64_t count, uint64_t offset)
     if (offset < limit)
       zero_node (sa, sa->root, sa->levels - 1, 0, offset, MIN (end, limit));
   }
+  page_pool_flush (sa->pool);
   write_unlock (sa);
 }
 
