@@ -76,14 +76,17 @@ ceph_ram_mount () {
     # All the bind mounts from one process: each run of mount(8) loads
     # it and its libraries over 9p, a few seconds apiece here (80 of them
     # took 4 minutes).  165 is mount(2) on x86-64, 4096 MS_BIND.
+    # A build under the host's /tmp (the FILEs of ceph_ram_pack) is at
+    # /run/host-tmp here (guest_path in tests/functions.sh).
     perl -e '
         my ($root, $n) = (shift, 0);
         open my $m, "<", "$root/ceph-ram-manifest" or die "manifest: $!\n";
         while (<$m>) {
             chomp; my (undef, $path) = split / /, $_, 2;
+            (my $target = $path) =~ s{^/tmp/}{/run/host-tmp/};
             next unless -e "$root$path";
-            syscall (165, "$root$path", $path, 0, 4096, 0) == 0
-                or die "bind $path: $!\n";
+            syscall (165, "$root$path", $target, 0, 4096, 0) == 0
+                or die "bind $target: $!\n";
             $n++;
         }
         print "ceph-in-ram: $n files and directories bound from $root\n";
