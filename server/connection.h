@@ -230,6 +230,11 @@ extern void prepare_read_reply (struct connection *conn, struct request *req);
 /* Pages mapped per system call: 64 pages of 32 KiB, 2 MiB. */
 #define DIRECT_IOV 64
 extern bool direct_usable (const struct connection *conn);
+/* Waits, holding no page, until FD is ready for EVENTS or hung up (the
+ * next system call then tells): 0, or 1 after TIMEOUT_MS (0: just
+ * looks; -1: no limit), or -1 on error or quit.
+ */
+extern int wait_socket (int fd, short events, int timeout_ms);
 /* Sends a read's reply straight from the plugin's memory: false if this
  * read takes the ordinary path (nothing done), true once answered (on a
  * failed send, conn->running is false).

@@ -60,14 +60,10 @@ direct_usable (const struct connection *conn)
     conn->tls == NULL && conn->sockin_is_socket && conn->sockout_is_socket;
 }
 
-
-
-/* Waits, holding no page, until FD is ready for EVENTS (or hung up:
- * the next system call then reports it): 0, or 1 after TIMEOUT_MS
- * (-1: no limit), or -1 on error or quit.  A shutdown of the socket at
- * quit wakes this as it wakes a blocking recv or send.
+/* See connection.h.  A shutdown of the socket at quit wakes this as it
+ * wakes a blocking recv or send.
  */
-static int
+int
 wait_socket (int fd, short events, int timeout_ms)
 {
   struct pollfd p = { .fd = fd, .events = events };

@@ -75,7 +75,6 @@ lend_setup (struct connection *conn)
   if (fcntl (conn->lend_pipe[1], F_SETPIPE_SZ, LEND_PIPE_BYTES) == -1)
     fcntl (conn->lend_pipe[1], F_SETPIPE_SZ, LEND_PIPE_BYTES / 2);
   conn->lend_max = sndbuf / 2;
-  conn->lend_piped = 0;
   conn->lending = true;
   debug ("large reads are spliced (send buffer %d bytes)", sndbuf);
 }
@@ -130,7 +129,6 @@ fill_pipe (struct connection *conn, struct request *req, size_t hdr_len)
 int
 lend_step (struct connection *conn, struct request *req, size_t hdr_len)
 {
-  struct pollfd p = { .fd = conn->sockout, .events = POLLOUT };
   ssize_t r;
 
   if (conn->lend_piped == 0 &&
@@ -143,14 +141,10 @@ lend_step (struct connection *conn, struct request *req, size_t hdr_len)
     return 0;
 
   /* Never block in splice (see the top of the file). */
-  r = poll (&p, 1, 0);
+  r = wait_socket (conn->sockout, POLLOUT, 0);
   if (r == -1)
     return -1;
-  if (r == 0 || !(p.revents & POLLOUT)) {
-    if (p.revents & (POLLERR | POLLHUP)) {
-      errno = EPIPE;
-      return -1;
-    }
+  if (r == 1) {
     errno = EAGAIN;
     return -1;
   }

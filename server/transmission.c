@@ -496,9 +496,8 @@ static bool
 header_ready (struct connection *conn)
 {
   struct rbuf *rb = &conn->rbuf;
-  ssize_t r;
-
   size_t room;
+  ssize_t r;
 
   if (rb->end - rb->start >= sizeof (struct nbd_request))
     return true;

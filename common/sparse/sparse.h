@@ -83,8 +83,8 @@ extern int sparse_array_write_alloc (struct sparse_array *sa,
  * COUNT when the vector ran out).  The pages stay in place (the lock is
  * held shared) until sparse_array_unmap, which the same thread must
  * call soon: never hold a mapping across a wait, since zeroing waits
- * for it.  Mappings nest (each map needs its unmap).  READ maps missing pages to a page of zeroes (never write
- * there); WRITE fails (-1, errno ENOENT, nothing held) if a page is
+ * for it.  Mappings nest (each map needs its unmap).  READ maps missing
+ * pages to a page of zeroes (never write there); WRITE fails (-1, errno ENOENT, nothing held) if a page is
  * missing, so that the caller can keep zeroes over holes sparse by the
  * ordinary path; WRITE_ALLOC allocates missing pages (-1 with ENOMEM).
  */
